@@ -1,0 +1,235 @@
+"""RateLimiter on a fake clock (no real sleeping) and the retry policy's choices."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+
+import pytest
+
+from connector.errors import (
+    DailyLimitExceeded,
+    FatalSyncError,
+    RetriableError,
+    SkippableRecordError,
+)
+from connector.ratelimit import RateLimiter, retrying
+
+
+class FakeClock:
+    """Monotonic clock whose sleep() advances time instantly and records each wait."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(seconds, 0.0)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make(clock: FakeClock, n: int = 3, per: float = 10.0, **kw: float) -> RateLimiter:
+    return RateLimiter(n, per, clock=clock, sleep=clock.sleep, **kw)
+
+
+def test_requests_within_limit_do_not_wait(clock: FakeClock) -> None:
+    limiter = make(clock)
+    for _ in range(3):
+        limiter.acquire()
+    assert clock.sleeps == []
+    assert limiter.acquired == 3
+
+
+def test_request_over_limit_waits_for_oldest_to_leave_window(clock: FakeClock) -> None:
+    limiter = make(clock)
+    limiter.acquire()
+    clock.now += 4
+    limiter.acquire()
+    limiter.acquire()
+    limiter.acquire()  # the first left the window 10 s after it was sent
+    assert clock.sleeps == [pytest.approx(6.0)]
+
+
+def test_rolling_window_never_exceeds_limit(clock: FakeClock) -> None:
+    limiter = make(clock, n=5, per=10.0)
+    sent: list[float] = []
+    for _ in range(40):
+        limiter.acquire()
+        sent.append(clock.now)
+        clock.now += 0.3
+    for i, t in enumerate(sent):
+        in_window = [s for s in sent[: i + 1] if t - s < 10.0]
+        assert len(in_window) <= 5
+
+
+def test_penalize_blocks_next_acquire(clock: FakeClock) -> None:
+    limiter = make(clock)
+    limiter.penalize(2.5)
+    limiter.acquire()
+    assert clock.sleeps == [pytest.approx(2.5)]
+
+
+def test_retry_after_header_penalizes(clock: FakeClock) -> None:
+    limiter = make(clock)
+    limiter.note_headers({"Retry-After": "4"})
+    limiter.acquire()
+    assert sum(clock.sleeps) == pytest.approx(4.0)
+
+
+def test_hubspot_remaining_zero_blocks_until_window_frees(clock: FakeClock) -> None:
+    limiter = make(clock, n=100)
+    limiter.acquire()
+    clock.now += 3
+    limiter.note_headers(
+        {
+            "X-HubSpot-RateLimit-Remaining": "0",
+            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+        }
+    )
+    limiter.acquire()
+    assert sum(clock.sleeps) == pytest.approx(7.0)
+
+
+def test_malformed_headers_are_ignored(clock: FakeClock) -> None:
+    limiter = make(clock)
+    limiter.note_headers(
+        {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT", "X-HubSpot-RateLimit-Remaining": "x"}
+    )
+    limiter.acquire()
+    assert clock.sleeps == []
+
+
+def test_salesforce_limit_info_over_budget_share_stops(clock: FakeClock) -> None:
+    limiter = make(clock, daily_budget_share=0.5)
+    limiter.note_headers({"Sforce-Limit-Info": "api-usage=7400/15000"})
+    limiter.acquire()
+    assert limiter.daily_usage is not None and limiter.daily_usage.used == 7400
+    limiter.note_headers({"Sforce-Limit-Info": "api-usage=7500/15000"})
+    with pytest.raises(DailyLimitExceeded) as info:
+        limiter.acquire()
+    assert info.value.policy == "daily_budget_share"
+
+
+def test_hubspot_daily_quota_exhausted_stops_without_share(clock: FakeClock) -> None:
+    limiter = make(clock)
+    limiter.note_headers(
+        {"X-HubSpot-RateLimit-Daily": "250000", "X-HubSpot-RateLimit-Daily-Remaining": "0"}
+    )
+    with pytest.raises(DailyLimitExceeded) as info:
+        limiter.acquire()
+    assert info.value.policy == "DAILY"
+    limiter.note_daily_usage(10, 250000)  # a new day lifts the stop
+    limiter.acquire()
+
+
+def test_limiter_is_thread_safe() -> None:
+    """Real clock: 8 threads × 25 acquires never admit > 50 requests in any 0.2 s window."""
+    limiter = RateLimiter(50, 0.2)
+    admitted: list[float] = []
+
+    class RecordingDeque(deque[float]):
+        def append(self, x: float) -> None:  # called under the limiter's lock on admission
+            admitted.append(x)
+            super().append(x)
+
+    limiter._sent = RecordingDeque()
+
+    def work() -> None:
+        for _ in range(25):
+            limiter.acquire()
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert limiter.acquired == len(admitted) == 200
+    assert admitted == sorted(admitted)
+    for i in range(len(admitted) - 50):
+        assert admitted[i + 50] - admitted[i] >= 0.2
+
+
+@pytest.mark.parametrize("bad", [(0, 10.0), (5, 0.0)])
+def test_invalid_limits_rejected(bad: tuple[int, float]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        RateLimiter(*bad)
+
+
+# --- retrying -------------------------------------------------------------------------
+
+
+class Flaky:
+    def __init__(self, errors: list[Exception], result: str = "ok") -> None:
+        self.errors = errors
+        self.calls = 0
+        self.result = result
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return self.result
+
+
+def test_retries_retriable_then_succeeds(clock: FakeClock) -> None:
+    fn = Flaky([RetriableError("503", status=503), RetriableError("reset")])
+    assert retrying(fn, attempts=5, max_wait=8, sleep=clock.sleep, rng=random.Random(1)) == "ok"
+    assert fn.calls == 3
+    assert len(clock.sleeps) == 2
+    assert all(0 <= s <= 8 for s in clock.sleeps)
+
+
+def test_gives_up_after_attempts_and_reraises_last(clock: FakeClock) -> None:
+    fn = Flaky([RetriableError(f"e{i}", status=502) for i in range(5)])
+    with pytest.raises(RetriableError, match="e2"):
+        retrying(fn, attempts=3, max_wait=1, sleep=clock.sleep)
+    assert fn.calls == 3
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        FatalSyncError("401"),
+        DailyLimitExceeded("DAILY"),
+        SkippableRecordError("1", "invalid email"),
+        ValueError("bug"),
+    ],
+)
+def test_never_retries_non_retriable(clock: FakeClock, error: Exception) -> None:
+    fn = Flaky([error])
+    with pytest.raises(type(error)):
+        retrying(fn, attempts=5, max_wait=1, sleep=clock.sleep)
+    assert fn.calls == 1
+    assert clock.sleeps == []
+
+
+def test_honours_retry_after_over_short_backoff(clock: FakeClock) -> None:
+    fn = Flaky([RetriableError("429", status=429, retry_after=9.0)])
+    retrying(fn, attempts=3, max_wait=0.1, sleep=clock.sleep)
+    assert clock.sleeps == [pytest.approx(9.0)]
+
+
+def test_backoff_grows_exponentially_with_jitter_and_cap(clock: FakeClock) -> None:
+    fn = Flaky([RetriableError("x") for _ in range(9)])
+    retrying(fn, attempts=10, max_wait=4.0, sleep=clock.sleep, rng=random.Random(7))
+    caps = [min(4.0, 0.5 * 2**i) for i in range(9)]
+    assert all(0 <= s <= c for s, c in zip(clock.sleeps, caps, strict=True))
+    assert len(set(clock.sleeps)) > 1  # jittered, not constant
+
+
+def test_retry_after_penalizes_shared_limiter(clock: FakeClock) -> None:
+    limiter = make(clock)
+    fn = Flaky([RetriableError("429", status=429, retry_after=5.0)])
+    # The retry's own sleep is a no-op here so only the limiter's wait is observed.
+    retrying(fn, attempts=2, max_wait=1, limiter=limiter, sleep=lambda _s: None)
+    limiter.acquire()
+    assert clock.sleeps == [pytest.approx(5.0)]
