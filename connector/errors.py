@@ -163,8 +163,14 @@ class ConfigError(MqlsyncError):
         self.key = key
         self.file = file
         self.message = message
-        prefix = "".join(p for p in (f"{file}: " if file else "", f"{key}: " if key else ""))
-        super().__init__(f"{prefix}{message}")
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        # Redact the message alone: "[hubspot] token: …" must not mask the message's first word.
+        prefix = "".join(
+            p for p in (f"{self.file}: " if self.file else "", f"{self.key}: " if self.key else "")
+        )
+        return prefix + redact(self.message)
 
 
 class MappingError(MqlsyncError):
