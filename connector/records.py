@@ -1,0 +1,196 @@
+"""Canonical lead records (design §2): the one shape every CRM adapter produces.
+
+Records are plain slotted dataclasses rather than pydantic models: the scoring hot path
+reads millions of them, and hand validation here is several times faster while still
+reporting every problem per record with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TextIO
+
+ACTIVITY_TYPES: frozenset[str] = frozenset(
+    {
+        "page_view",
+        "form_submission",
+        "content_download",
+        "email_open",
+        "email_click",
+        "email_reply",
+        "email_bounce",
+        "unsubscribe",
+        "webinar_registration",
+        "webinar_attendance",
+        "meeting",
+        "call",
+        "chat",
+        "demo_request",
+        "trial_signup",
+        "product_usage",
+        "sales_touch",
+    }
+)
+"""The canonical activity vocabulary; other types are kept but only rules naming them match."""
+
+CANONICAL_PROPERTIES: tuple[str, ...] = (
+    "email",
+    "title",
+    "company",
+    "employees",
+    "industry",
+    "annual_revenue",
+    "tech_stack",
+    "country",
+    "source",
+    "lifecycle_stage",
+    "lead_status",
+    "email_opt_out",
+    "created_at",
+)
+
+
+class RecordError(ValueError):
+    """A record that cannot be used; the caller reports it and moves on to the next one."""
+
+
+@dataclass(slots=True, frozen=True)
+class Activity:
+    """One thing a person did (or that happened to them), at an aware UTC-comparable time."""
+
+    type: str
+    at: datetime
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Render in the §2 wire shape."""
+        return {"type": self.type, "at": format_time(self.at), "detail": dict(self.detail)}
+
+
+@dataclass(slots=True, frozen=True)
+class LeadRecord:
+    """A contact or lead with its activities and account, independent of the CRM it came from."""
+
+    id: str
+    crm: str = "unknown"
+    object: str = "contact"
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    activities: tuple[Activity, ...] = ()
+    account: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Render in the §2 wire shape (the inverse of `parse_record`)."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "crm": self.crm,
+            "object": self.object,
+            "properties": dict(self.properties),
+            "activities": [a.to_json() for a in self.activities],
+        }
+        if self.account is not None:
+            out["account"] = dict(self.account)
+        return out
+
+
+def format_time(at: datetime) -> str:
+    """ISO-8601 UTC with a `Z`, the form every output of mqlsync uses."""
+    text = at.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def parse_time(value: object, what: str) -> datetime:
+    """Parse an ISO-8601 timestamp that carries a zone; naive times are ambiguous, so rejected."""
+    if not isinstance(value, str):
+        raise RecordError(f"{what}: expected an ISO-8601 string, got {type(value).__name__}")
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise RecordError(f"{what}: {value!r} is not an ISO-8601 timestamp") from None
+    if at.tzinfo is None:
+        raise RecordError(f"{what}: {value!r} has no time zone (add 'Z' or an offset like +00:00)")
+    return at
+
+
+def _parse_activity(raw: object, index: int) -> Activity:
+    if not isinstance(raw, dict):
+        raise RecordError(f"activities[{index}]: expected an object")
+    kind = raw.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise RecordError(f"activities[{index}].type: expected a non-empty string")
+    at = parse_time(raw.get("at"), f"activities[{index}].at")
+    detail = raw.get("detail")
+    if detail is None:
+        detail = {}
+    elif not isinstance(detail, dict):
+        raise RecordError(f"activities[{index}].detail: expected an object")
+    return Activity(kind, at, detail)
+
+
+def parse_record(raw: object) -> LeadRecord:
+    """Validate one decoded JSON value into a `LeadRecord`, or raise `RecordError` saying why."""
+    if not isinstance(raw, dict):
+        raise RecordError(f"expected a JSON object, got {type(raw).__name__}")
+    rid = raw.get("id")
+    if isinstance(rid, int) and not isinstance(rid, bool):
+        rid = str(rid)
+    if not isinstance(rid, str) or not rid:
+        raise RecordError("missing 'id' (a non-empty string)")
+    props = raw.get("properties")
+    if props is None:
+        props = {}
+    elif not isinstance(props, dict):
+        raise RecordError(f"record {rid}: 'properties' must be an object")
+    acts = raw.get("activities")
+    if acts is None:
+        acts = []
+    elif not isinstance(acts, list):
+        raise RecordError(f"record {rid}: 'activities' must be a list")
+    account = raw.get("account")
+    if account is not None and not isinstance(account, dict):
+        raise RecordError(f"record {rid}: 'account' must be an object")
+    crm = raw.get("crm", "unknown")
+    obj = raw.get("object", "contact")
+    if not isinstance(crm, str) or not isinstance(obj, str):
+        raise RecordError(f"record {rid}: 'crm' and 'object' must be strings")
+    try:
+        activities = tuple(_parse_activity(a, i) for i, a in enumerate(acts))
+    except RecordError as exc:
+        raise RecordError(f"record {rid}: {exc}") from None
+    return LeadRecord(rid, crm, obj, props, activities, account)
+
+
+@dataclass(slots=True, frozen=True)
+class BadLine:
+    """A JSONL line that was skipped, with its 1-based line number and the reason."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+def read_jsonl(lines: Iterable[str]) -> Iterator[LeadRecord | BadLine]:
+    """Stream records from JSONL; bad lines become `BadLine`s: one typo never stops a run."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield BadLine(number, f"invalid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        try:
+            yield parse_record(raw)
+        except RecordError as exc:
+            yield BadLine(number, str(exc))
+
+
+def write_jsonl(out: TextIO, objects: Iterable[Mapping[str, Any]]) -> None:
+    """Write compact, key-order-stable JSON lines (byte-identical for identical input)."""
+    for obj in objects:
+        out.write(json.dumps(obj))
+        out.write("\n")

@@ -1,0 +1,329 @@
+"""The pure scoring engine: `score(record, mapping, now) -> ScoreResult` (design §3, §4).
+
+No I/O and no clock reads: the same record, mapping and `now` always give the same result,
+which is what makes plans, backtests and the daily rescore trustworthy. A mapping is
+compiled once (`compile_mapping`) so scoring a record builds no regexes or lookup tables.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from connector.mapping.conditions import (
+    DAY,
+    ActivityIndex,
+    Check,
+    Facts,
+    compile_condition,
+    describe_activity,
+)
+from connector.mapping.schema import MappingSpec
+from connector.records import Activity, LeadRecord
+
+Axis = Literal["fit", "engagement"]
+
+
+@dataclass(slots=True, frozen=True)
+class Reason:
+    """One rule's contribution, with the points actually counted after caps."""
+
+    rule: str
+    axis: Axis
+    points: int
+    evidence: str
+    raw_points: int = 0
+    """Points before `max_points` and category caps; shown by `explain`."""
+    category: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The §3 reason object."""
+        return {
+            "rule": self.rule,
+            "axis": self.axis,
+            "points": self.points,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class GateHit:
+    """A data-quality gate that blocked MQL."""
+
+    rule: str
+    reason: str
+    evidence: str
+
+    def to_json(self) -> dict[str, str]:
+        """Serialized beside the §3 fields under `gates`."""
+        return {"rule": self.rule, "reason": self.reason, "evidence": self.evidence}
+
+
+@dataclass(slots=True, frozen=True)
+class ScoreResult:
+    """The §3 score result of one record."""
+
+    id: str
+    fit: int
+    engagement: int
+    grade: str | None
+    is_mql: bool
+    temperature: Literal["hot", "warm", "cold"]
+    route: Literal["sales", "nurture", "campaign", "discard", "review"]
+    reasons: tuple[Reason, ...] = ()
+    gates: tuple[GateHit, ...] = ()
+    hot_rules: tuple[str, ...] = ()
+    capped_out: tuple[Reason, ...] = ()
+    """Rules that fired but counted 0 points because a cap was used up (for `explain`)."""
+
+    @property
+    def total(self) -> int:
+        """Always fit + engagement."""
+        return self.fit + self.engagement
+
+    def to_json(self) -> dict[str, Any]:
+        """The §3 JSON object (key order fixed for byte-identical output)."""
+        return {
+            "id": self.id,
+            "fit": self.fit,
+            "engagement": self.engagement,
+            "total": self.total,
+            "grade": self.grade,
+            "is_mql": self.is_mql,
+            "temperature": self.temperature,
+            "route": self.route,
+            "reasons": [r.to_json() for r in self.reasons],
+            "gates": [g.to_json() for g in self.gates],
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class CompiledRule:
+    """A rule ready to evaluate: its closure plus what to do with a hit."""
+
+    id: str
+    axis: Axis
+    points: int
+    each: bool
+    max_points: int | None
+    category: str | None
+    hot: bool
+    check: Check
+
+
+@dataclass(slots=True, frozen=True)
+class CompiledGate:
+    """A data-quality gate ready to evaluate over the whole history."""
+
+    id: str
+    reason: str
+    check: Check
+
+
+@dataclass(slots=True, frozen=True)
+class CompiledMapping:
+    """Everything `score` needs, prepared once per mapping."""
+
+    spec: MappingSpec
+    rules: tuple[CompiledRule, ...]
+    gates: tuple[CompiledGate, ...]
+    category_caps: dict[str, int] = field(default_factory=dict)
+
+
+def compile_mapping(spec: MappingSpec) -> CompiledMapping:
+    """Compile a validated mapping (regexes, sets, closures) for fast repeated scoring."""
+    window = spec.mapping.window_days
+    rules = tuple(
+        CompiledRule(
+            id=r.id,
+            axis=r.axis,
+            points=r.points,
+            each=r.count == "each",
+            max_points=r.max_points,
+            category=r.category,
+            hot=r.hot,
+            check=compile_condition(r, window, engagement=r.axis == "engagement"),
+        )
+        for r in spec.rules
+    )
+    gates = tuple(
+        CompiledGate(g.id, g.reason, compile_condition(g, None, engagement=False))
+        for g in spec.gates
+    )
+    caps = {name: cat.max_points for name, cat in spec.categories.items()}
+    return CompiledMapping(spec, rules, gates, caps)
+
+
+def index_activities(
+    activities: tuple[Activity, ...], since: datetime | None = None
+) -> tuple[ActivityIndex, ActivityIndex, float | None]:
+    """Group activities by type once per record.
+
+    Returns all activities, those that count toward engagement (newer than `since`, the
+    last recycle), and the epoch time of the newest engagement-counting activity.
+    """
+    everything: dict[str, list[tuple[float, Activity]]] = {}
+    for act in activities:
+        ts = act.at.timestamp()
+        bucket = everything.get(act.type)
+        if bucket is None:
+            everything[act.type] = [(ts, act)]
+        else:
+            bucket.append((ts, act))
+    if since is None:
+        counting: ActivityIndex = everything
+    else:
+        cut = since.timestamp()
+        counting = {t: [p for p in pairs if p[0] > cut] for t, pairs in everything.items()}
+    newest = max((ts for pairs in counting.values() for ts, _ in pairs), default=None)
+    return everything, counting, newest
+
+
+def _limit(points: int, cap: int | None) -> int:
+    if cap is None:
+        return points
+    return max(-cap, min(cap, points))
+
+
+def _decay_reason(mapping: CompiledMapping, facts: Facts, newest: float | None) -> Reason | None:
+    decay = mapping.spec.decay
+    if decay is None or newest is None:
+        return None
+    days = (facts.now_ts - newest) / DAY
+    periods = math.floor(max(days - decay.grace_days, 0.0) / decay.every_days)
+    if periods <= 0:
+        return None
+    points = periods * decay.points
+    when = datetime.fromtimestamp(newest, UTC).date().isoformat()
+    evidence = (
+        f"no activity for {math.floor(days)} days (newest {when}): {periods} × {decay.points}"
+    )
+    return Reason(decay.id, decay.axis, points, evidence, raw_points=points)
+
+
+def _grade(spec: MappingSpec, fit: int, engagement: int) -> str | None:
+    grades = spec.grades
+    if grades is None:
+        return None
+    letter = next((k for k, v in sorted(grades.fit.items()) if fit >= v), "D")
+    digit = next((k for k, v in sorted(grades.engagement.items()) if engagement >= v), "4")
+    return letter + digit
+
+
+def _route(
+    spec: MappingSpec, fit: int, engagement: int, is_mql: bool, gated: bool
+) -> Literal["sales", "nurture", "campaign", "discard", "review"]:
+    if gated:
+        return "review"
+    if is_mql:
+        return "sales"
+    q = spec.qualification
+    fit_ok = q.fit_min is None or fit >= q.fit_min
+    engaged = q.engagement_min is None or engagement >= q.engagement_min
+    if engaged:
+        return "nurture"
+    return "campaign" if fit_ok else "discard"
+
+
+def _sort_key(reason: Reason) -> tuple[int, str]:
+    return (-abs(reason.points), reason.rule)
+
+
+def score(
+    record: LeadRecord,
+    mapping: CompiledMapping,
+    now: datetime,
+    *,
+    engagement_since: datetime | None = None,
+    require_hot: bool = False,
+) -> ScoreResult:
+    """Score one record under a compiled mapping at time `now`.
+
+    `engagement_since` (the last recycle) restricts engagement to newer activities;
+    `require_hot` (recycle cooldown) lets the record qualify only when a hot rule fired.
+    """
+    everything, counting, newest = index_activities(record.activities, engagement_since)
+    facts = Facts(record.properties, record.account or {}, everything, counting, now.timestamp())
+    reasons: list[Reason] = []
+    remaining = dict(mapping.category_caps)
+    hot: list[str] = []
+    capped_out: list[Reason] = []
+    totals = {"fit": 0, "engagement": 0}
+    for rule in mapping.rules:
+        hit = rule.check(facts)
+        if hit is None:
+            continue
+        raw = rule.points * hit.count if rule.each else rule.points
+        counted = _limit(raw, rule.max_points)
+        if rule.category is not None and counted > 0:
+            counted = min(counted, remaining[rule.category])
+            remaining[rule.category] -= counted
+        if rule.hot:
+            hot.append(rule.id)
+        reason = Reason(rule.id, rule.axis, counted, hit.evidence, raw, rule.category)
+        if counted:
+            totals[rule.axis] += counted
+            reasons.append(reason)
+        elif raw:
+            capped_out.append(reason)
+    decayed = _decay_reason(mapping, facts, newest)
+    if decayed is not None:
+        totals[decayed.axis] += decayed.points
+        reasons.append(decayed)
+    gates = []
+    for gate in mapping.gates:
+        hit = gate.check(facts)
+        if hit is not None:
+            gates.append(GateHit(gate.id, gate.reason, hit.evidence))
+    fit, engagement = totals["fit"], totals["engagement"]
+    q = mapping.spec.qualification
+    qualifies = (
+        fit + engagement >= q.threshold
+        and (q.fit_min is None or fit >= q.fit_min)
+        and (q.engagement_min is None or engagement >= q.engagement_min)
+        and not (require_hot and not hot)
+    )
+    is_mql = qualifies and not gates
+    temperature: Literal["hot", "warm", "cold"] = ("hot" if hot else "warm") if is_mql else "cold"
+    reasons.sort(key=_sort_key)
+    return ScoreResult(
+        id=record.id,
+        fit=fit,
+        engagement=engagement,
+        grade=_grade(mapping.spec, fit, engagement),
+        is_mql=is_mql,
+        temperature=temperature,
+        route=_route(mapping.spec, fit, engagement, is_mql, bool(gates)),
+        reasons=tuple(reasons),
+        gates=tuple(gates),
+        hot_rules=tuple(hot),
+        capped_out=tuple(capped_out),
+    )
+
+
+Scorer = Callable[[LeadRecord], ScoreResult]
+
+
+def scorer(mapping: CompiledMapping, now: datetime) -> Scorer:
+    """A one-argument scorer with the mapping and clock fixed (for streaming pipelines)."""
+
+    def run(record: LeadRecord) -> ScoreResult:
+        return score(record, mapping, now)
+
+    return run
+
+
+__all__ = [
+    "CompiledMapping",
+    "GateHit",
+    "Reason",
+    "ScoreResult",
+    "compile_mapping",
+    "describe_activity",
+    "index_activities",
+    "score",
+    "scorer",
+]
