@@ -1,0 +1,22 @@
+"""State store: watermarks, score snapshots, run history, undo journal, dead letters.
+
+SQLite file by default, PostgreSQL by URL, one code path (SQLAlchemy Core)::
+
+    with StateStore.open("sqlite:///mqlsync.db") as store:
+        wm = store.get_watermark("hubspot", "contact", "lastmodifieddate", lookback=lb)
+"""
+
+from .store import IN_CHUNK, StateStore
+from .values import EPOCH, DeadLetter, JournalEntry, Run, RunKind, Snapshot, Watermark
+
+__all__ = [
+    "EPOCH",
+    "IN_CHUNK",
+    "DeadLetter",
+    "JournalEntry",
+    "Run",
+    "RunKind",
+    "Snapshot",
+    "StateStore",
+    "Watermark",
+]

@@ -1,0 +1,163 @@
+"""Table definitions (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Core rather than ORM: the hot paths are bulk upserts of a page and streaming a million
+snapshots for the daily rescore; the ORM's identity map and per-object bookkeeping would
+cost memory and time there and buy nothing, since the store hands out frozen values.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "dead_letters",
+    "dumps",
+    "journal",
+    "loads",
+    "metadata",
+    "runs",
+    "snapshots",
+    "watermarks",
+]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite has no zone; it stores naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to the state store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON; datetimes become ISO-8601 strings."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def loads(text: str | None) -> Any:
+    """Inverse of :func:`dumps`; NULL reads as ``None``."""
+    return None if text is None else json.loads(text)
+
+
+metadata = MetaData()
+
+_ID = String(255)
+_CRM = String(32)
+_OBJ = String(64)
+
+watermarks = Table(
+    "watermarks",
+    metadata,
+    Column("crm", _CRM, primary_key=True),
+    Column("object", _OBJ, primary_key=True),
+    Column("field", String(128), primary_key=True),
+    Column("value", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("crm", _CRM, primary_key=True),
+    Column("object", _OBJ, primary_key=True),
+    Column("record_id", _ID, primary_key=True),
+    Column("fit", Integer, nullable=False),
+    Column("engagement", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("grade", String(8)),
+    Column("route", String(32)),
+    Column("temperature", String(16)),
+    Column("stage", String(32)),
+    Column("mql_at", UtcDateTime()),
+    Column("recycled_at", UtcDateTime()),
+    Column("recycle_reason", Text),
+    Column("lead_status_at_promotion", String(255)),
+    Column("scored_at", UtcDateTime(), nullable=False),
+    Column("written", Text, nullable=False),  # JSON: write-back field -> last written value
+    Column("record", Text, nullable=False),  # JSON: canonical §2 record, for offline rescore
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("kind", String(16), nullable=False),
+    Column("crm", _CRM),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
+    Column("status", String(16), nullable=False),
+    Column("counts", Text, nullable=False, default="{}"),  # JSON: pulled/scored/written/…
+    Column("api_calls", Integer, nullable=False, default=0),
+    Column("error", Text),
+)
+
+journal = Table(
+    "journal",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("crm", _CRM, nullable=False),
+    Column("object", _OBJ, nullable=False),
+    Column("record_id", _ID, nullable=False),
+    Column("field", String(128), nullable=False),
+    Column("before", Text),  # JSON
+    Column("after", Text),  # JSON
+    Index("ix_journal_run", "run_id", "id"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", ForeignKey("runs.id", ondelete="SET NULL")),
+    Column("crm", _CRM, nullable=False),
+    Column("object", _OBJ, nullable=False),
+    Column("record_id", _ID, nullable=False),
+    Column("payload", Text),  # JSON
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime()),
+    Index("ix_dead_letters_record", "crm", "object", "record_id"),
+)
