@@ -1,0 +1,141 @@
+"""``SalesforceSandbox``: a loopback HTTPS Salesforce org filled with synthetic persons.
+
+Why HTTPS with a throwaway CA: simple-salesforce always connects to ``https://host:port`` and
+must run its real code path (no monkeypatching).  Trust it with::
+
+    session = requests.Session()
+    session.verify = sb.ca_path
+    session.trust_env = False   # else REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override verify
+    sf = Salesforce(instance_url=sb.instance_url, session_id=sb.session_id, session=session)
+
+or, for tools that build their own session, ``REQUESTS_CA_BUNDLE=sb.bundle_path`` (system CAs
+plus the sandbox CA).  :meth:`SalesforceSandbox.client` does the former.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import requests
+from simple_salesforce.api import Salesforce
+
+from connector.sandbox.faults import Faults, RequestLog
+from connector.sandbox.salesforce.populate import populate
+from connector.sandbox.salesforce.server import OrgState, WriteCall, make_server
+from connector.sandbox.salesforce.store import Clock, SalesforceStore
+from connector.sandbox.salesforce.tls import TlsMaterial, make_tls
+from connector.sandbox.synthetic import generate_people
+
+__all__ = ["SalesforceSandbox"]
+
+
+class SalesforceSandbox:
+    """Context manager serving the emulated org on ``instance_url`` until :meth:`stop`."""
+
+    def __init__(
+        self,
+        *,
+        contacts: int = 1000,
+        seed: int = 7,
+        session_id: str | None = None,
+        daily_limit: int = 100_000,
+        faults: Faults | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        now: datetime | None = None,
+    ) -> None:
+        self.contacts, self.seed, self.now = contacts, seed, now
+        self.host, self.port = host, port
+        self.session_id = session_id or "00DHs0000000001!" + secrets.token_urlsafe(24)
+        self.faults = faults or Faults()
+        self.request_log = RequestLog()
+        self.store = SalesforceStore(Clock(now))
+        self.org = OrgState(self.store, self.session_id, daily_limit, self.faults, self.request_log)
+        self._tls: TlsMaterial | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.instance_url = ""
+        self.ca_path = ""
+        self.bundle_path = ""
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> SalesforceSandbox:
+        """Load the data, create the certificates and serve in a daemon thread."""
+        if self._server is not None:
+            return self
+        populate(self.store, generate_people(self.contacts, seed=self.seed, now=self.now))
+        self._tls = make_tls()
+        self.ca_path, self.bundle_path = self._tls.ca_path, self._tls.bundle_path
+        self._server = make_server(self.org, self._tls.context, self.host, self.port)
+        self.port = self._server.server_address[1]
+        self.instance_url = f"https://{self.host}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sf-sandbox", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and remove the temp directory holding the certificates."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._tls is not None:
+            self._tls.remove()
+            self._tls = None
+
+    def __enter__(self) -> SalesforceSandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- conveniences ----------------------------------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        return self.store.clock
+
+    @property
+    def writes(self) -> list[WriteCall]:
+        """Write requests with their ``Sforce-Auto-Assign`` header (copy)."""
+        with self.org.lock:
+            return list(self.org.writes)
+
+    @property
+    def api_used(self) -> int:
+        with self.org.lock:
+            return self.org.used
+
+    def set_api_used(self, used: int) -> None:
+        """Move the daily pool counter (tests exhaust it without thousands of calls)."""
+        with self.org.lock:
+            self.org.used = used
+
+    def session(self) -> requests.Session:
+        """A requests session trusting only the sandbox CA, immune to CA env variables."""
+        s = requests.Session()
+        s.verify = self.ca_path
+        s.trust_env = False
+        return s
+
+    def client(self, *, session_id: str | None = None, version: str = "59.0") -> Salesforce:
+        """The official client pointed at this sandbox."""
+        return Salesforce(
+            instance_url=self.instance_url,
+            session_id=session_id or self.session_id,
+            session=self.session(),
+            version=version,
+        )

@@ -1,0 +1,393 @@
+"""HTTPS request handling of the Salesforce emulator (REST API subset).
+
+Why a stdlib threading server: no extra dependency, one thread per connection (requests'
+keep-alive sessions), and full control over status codes and bodies.  Behaviour follows the
+REST API Developer Guide: error bodies ``[{"message", "errorCode", "fields"?}]``; ``401
+INVALID_SESSION_ID`` ("Session expired or invalid"); the daily pool reported on every response as
+``Sforce-Limit-Info: api-usage=N/M`` and exhausted → ``403 REQUEST_LIMIT_EXCEEDED``
+("TotalRequests Limit exceeded."); ``limits`` resource; ``sobjects`` describe; sObject Rows
+GET/PATCH (204); sObject Collections PATCH ``composite/sobjects`` (≤ 200 records, else 400
+``EXCEEDED_ID_LIMIT``; per-record SaveResults in request order, failed ones without ``id``;
+``allOrNone`` rolls back with ``ALL_OR_NONE_OPERATION_ROLLED_BACK``).  URIs longer than 16,384
+bytes get 414 like the real front end.  Fault knobs (connection drops, 5xx, throttling,
+per-record ``UNABLE_TO_LOCK_ROW``) come from :mod:`connector.sandbox.faults`; throttling is
+answered as Salesforce does, ``403 REQUEST_LIMIT_EXCEEDED`` ("ConcurrentPerOrgLongTxn Limit
+exceeded."), not 429.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from connector.sandbox.faults import Faults, PreRequestFault, RequestLog, apply_pre_request
+from connector.sandbox.salesforce.engine import MAX_BATCH, QueryService
+from connector.sandbox.salesforce.schema import OBJECTS_LOWER, describe_global, describe_object
+from connector.sandbox.salesforce.soql import SoqlError
+from connector.sandbox.salesforce.store import JsonParserError, RecordError, SalesforceStore
+
+__all__ = ["API_VERSIONS", "MAX_COLLECTION", "MAX_URI", "OrgState", "WriteCall", "make_server"]
+
+API_VERSIONS = ("59.0", "60.0", "61.0", "62.0")
+MAX_COLLECTION = 200
+MAX_URI = 16_384
+_RELEASES = {"59.0": "Winter '24", "60.0": "Spring '24", "61.0": "Summer '24", "62.0": "Winter '25"}
+_VERSIONED = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
+_BATCH = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCall:
+    """One write request and whether it carried ``Sforce-Auto-Assign: FALSE``."""
+
+    method: str
+    path: str
+    auto_assign_header: str | None
+    records: int
+
+    @property
+    def auto_assign(self) -> bool:
+        return (self.auto_assign_header or "").strip().upper() not in ("FALSE", "0")
+
+
+@dataclass
+class OrgState:
+    """Everything the handler shares: data, auth, the daily pool, faults and logs."""
+
+    store: SalesforceStore
+    session_id: str
+    daily_limit: int
+    faults: Faults
+    request_log: RequestLog
+    queries: QueryService = field(init=False)
+    used: int = 0
+    writes: list[WriteCall] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.queries = QueryService(self.store)
+
+
+class _HttpError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, fields: list[str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
+
+    def body(self) -> list[dict[str, Any]]:
+        item: dict[str, Any] = {"message": self.message, "errorCode": self.code}
+        if self.fields is not None:
+            item["fields"] = self.fields
+        return [item]
+
+
+def _not_found() -> _HttpError:
+    return _HttpError(404, "NOT_FOUND", "The requested resource does not exist")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "mqlsync-sf-sandbox"
+    org: OrgState  # set on the subclass made by make_server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the request log is the record of calls."""
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _dispatch(self, method: str) -> None:
+        org = self.org
+        url = urlsplit(self.path)
+        inputs = 0
+        try:
+            fault = apply_pre_request(org.faults)
+            if fault is PreRequestFault.DROP:
+                self._drop(method, url.path, url.query)
+                return
+            if len(self.path) > MAX_URI:
+                raise _HttpError(414, "URI_TOO_LONG", "Request-URI Too Long")
+            status, body, inputs = self._route(method, url.path, url.query, fault)
+        except _HttpError as err:
+            status, body = err.status, err.body()
+        except SoqlError as err:
+            status = 400
+            body = [{"message": err.render(_query_text(url.query)), "errorCode": err.code}]
+        self._send(status, body)
+        org.request_log.add(method, url.path, url.query, inputs, status)
+
+    def _drop(self, method: str, path: str, query: str) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+        self.org.request_log.add(method, path, query, 0, 0)
+
+    def _send(self, status: int, body: Any) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        with self.org.lock:
+            used = self.org.used
+        self.send_header("Sforce-Limit-Info", f"api-usage={used}/{self.org.daily_limit}")
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+
+    def _json_body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw or b"null")
+        except ValueError as err:
+            raise _HttpError(400, "JSON_PARSER_ERROR", f"Unexpected character: {err}") from None
+
+    def _authorize(self, fault: PreRequestFault | None) -> None:
+        """Session check, injected faults, then the daily pool (which this request uses)."""
+        org = self.org
+        auth = self.headers.get("Authorization") or ""
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() not in ("bearer", "oauth") or token.strip() != org.session_id:
+            raise _HttpError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        if fault is PreRequestFault.SERVER_ERROR:
+            raise _HttpError(
+                503, "SERVER_UNAVAILABLE", "Server temporarily unavailable (sandbox fault)"
+            )
+        if fault is PreRequestFault.THROTTLE:
+            raise _HttpError(
+                403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."
+            )
+        with org.lock:
+            if org.used >= org.daily_limit:
+                raise _HttpError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+            org.used += 1
+
+    # -- routes ----------------------------------------------------------------------------
+    def _route(
+        self, method: str, path: str, query: str, fault: PreRequestFault | None
+    ) -> tuple[int, Any, int]:
+        if path.rstrip("/") == "/services/data" and method == "GET":
+            return (
+                200,
+                [
+                    {"label": _RELEASES[v], "url": f"/services/data/v{v}", "version": v}
+                    for v in API_VERSIONS
+                ],
+                0,
+            )
+        m = _VERSIONED.match(path)
+        if m is None or m.group(1) not in API_VERSIONS:
+            raise _not_found()
+        version = m.group(1)
+        parts = [p for p in (m.group(2) or "").split("/") if p]
+        self._authorize(fault)
+        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        head = parts[0] if parts else ""
+        if not parts and method == "GET":
+            return 200, self._resources(version), 0
+        if head == "limits" and method == "GET":
+            remaining = max(0, self.org.daily_limit - self.org.used)
+            return (
+                200,
+                {
+                    "DailyApiRequests": {"Max": self.org.daily_limit, "Remaining": remaining},
+                    "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                },
+                0,
+            )
+        if head in ("query", "queryAll") and method == "GET":
+            return 200, self._query(head == "queryAll", parts[1:], params, version), 0
+        if head == "sobjects":
+            return self._sobjects(method, parts[1:], params, version)
+        if parts == ["composite", "sobjects"] and method == "PATCH":
+            return self._collection_update(path, version)
+        raise _not_found()
+
+    def _resources(self, version: str) -> dict[str, str]:
+        base = f"/services/data/v{version}"
+        return {k: f"{base}/{k}" for k in ("sobjects", "query", "queryAll", "limits", "composite")}
+
+    def _query(
+        self, include_deleted: bool, rest: list[str], params: dict[str, str], version: str
+    ) -> dict[str, Any]:
+        queries = self.org.queries
+        if rest:
+            return queries.more(rest[0], version=version)
+        soql = params.get("q")
+        if soql is None:
+            raise _HttpError(400, "MALFORMED_QUERY", "A query string has to be specified")
+        batch = MAX_BATCH
+        options = self.headers.get("Sforce-Query-Options") or ""
+        if (bm := _BATCH.search(options)) is not None:
+            batch = int(bm.group(1))
+        return queries.query(soql, version=version, include_deleted=include_deleted, batch=batch)
+
+    def _sobjects(
+        self, method: str, rest: list[str], params: dict[str, str], version: str
+    ) -> tuple[int, Any, int]:
+        if not rest:
+            if method != "GET":
+                raise _not_found()
+            return 200, describe_global(version), 0
+        obj = OBJECTS_LOWER.get(rest[0].lower())
+        if obj is None:
+            raise _HttpError(404, "NOT_FOUND", "The requested resource does not exist")
+        if len(rest) == 1 and method == "GET":
+            summary = describe_object(obj, version)
+            summary.pop("fields")
+            return 200, {"objectDescribe": summary, "recentItems": []}, 0
+        if rest[1:] == ["describe"] and method == "GET":
+            return 200, describe_object(obj, version), 0
+        if len(rest) != 2:
+            raise _not_found()
+        record_id = rest[1]
+        if method == "GET":
+            wanted = params.get("fields")
+            names = (
+                [f.strip() for f in wanted.split(",")] if wanted else [f.name for f in obj.fields]
+            )
+            if not re.fullmatch(r"[A-Za-z0-9]{15,18}", record_id):
+                raise _not_found()
+            if not all(re.fullmatch(r"[A-Za-z0-9_.]+", n) for n in names):
+                raise _HttpError(400, "INVALID_FIELD", f"No such column '{wanted}'")
+            # names and id are validated above, so this text is plain SOQL, not an injection
+            soql = f"SELECT {', '.join(names)} FROM {obj.name} WHERE Id = '{record_id}'"  # noqa: S608
+            result = self.org.queries.query(soql, version=version, include_deleted=False)
+            if not result["records"]:
+                raise _not_found()
+            return 200, result["records"][0], 0
+        if method == "PATCH":
+            body = self._json_body()
+            if not isinstance(body, dict):
+                raise _HttpError(400, "JSON_PARSER_ERROR", "Expected a JSON object")
+            self._record_write("PATCH", urlsplit(self.path).path, 1)
+            results = self._update([(obj.name, record_id, body)], all_or_none=True)
+            errors = results[0].get("errors") or []
+            if errors:
+                err = errors[0]
+                status = 404 if err["statusCode"] == "INVALID_CROSS_REFERENCE_KEY" else 400
+                if status == 404:
+                    raise _not_found()
+                raise _HttpError(status, err["statusCode"], err["message"], err["fields"])
+            return 204, None, 1
+        raise _HttpError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed.")
+
+    def _collection_update(self, path: str, version: str) -> tuple[int, Any, int]:
+        body = self._json_body()
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise _HttpError(400, "JSON_PARSER_ERROR", "Expected a JSON object with records")
+        records = body["records"]
+        if len(records) > MAX_COLLECTION:
+            raise _HttpError(
+                400, "EXCEEDED_ID_LIMIT",
+                f"record limit reached. cannot submit more than {MAX_COLLECTION} records into "
+                "this call",
+            )  # fmt: skip
+        work: list[tuple[str | None, Any, dict[str, Any]]] = []
+        for rec in records:
+            if not isinstance(rec, dict):
+                raise _HttpError(400, "JSON_PARSER_ERROR", "Each record must be a JSON object")
+            attrs = rec.get("attributes")
+            sobject = attrs.get("type") if isinstance(attrs, dict) else None
+            values = {k: v for k, v in rec.items() if k not in ("attributes", "id", "Id")}
+            work.append((sobject if isinstance(sobject, str) else None,
+                         rec.get("id", rec.get("Id")), values))  # fmt: skip
+        self._record_write("PATCH", path, len(records))
+        return 200, self._update(work, all_or_none=bool(body.get("allOrNone", False))), len(records)
+
+    def _record_write(self, method: str, path: str, n: int) -> None:
+        call = WriteCall(method, path, self.headers.get("Sforce-Auto-Assign"), n)
+        with self.org.lock:
+            self.org.writes.append(call)
+
+    def _update(
+        self, work: list[tuple[str | None, Any, dict[str, Any]]], *, all_or_none: bool
+    ) -> list[dict[str, Any]]:
+        """Validate every record, then apply (all, or only the valid ones)."""
+        store, faults = self.org.store, self.org.faults
+        auto_assign = (self.headers.get("Sforce-Auto-Assign") or "").strip().upper() != "FALSE"
+        results: list[dict[str, Any]] = []
+        ready: list[tuple[int, Any]] = []
+        with store.lock:
+            for n, (sobject, record_id, values) in enumerate(work):
+                try:
+                    if sobject is None:
+                        raise RecordError("INVALID_TYPE", "Must send a concrete entity type.")
+                    checked = store.check_update(sobject, record_id, values)
+                    if faults.lock_row():
+                        raise RecordError(
+                            "UNABLE_TO_LOCK_ROW",
+                            "unable to obtain exclusive access to this record or 1 records",
+                        )
+                    if faults.fail_input():
+                        raise RecordError(
+                            "FIELD_CUSTOM_VALIDATION_EXCEPTION", "Validation failed (sandbox fault)"
+                        )
+                except JsonParserError as err:
+                    raise _HttpError(400, "JSON_PARSER_ERROR", str(err)) from None
+                except RecordError as err:
+                    results.append({"success": False, "errors": [err.as_json()]})
+                    continue
+                table, row = checked[0], checked[0].rows[checked[1]]
+                results.append({"id": row[table.col["id"]], "success": True, "errors": []})
+                ready.append((n, checked))
+            if all_or_none and len(ready) < len(work):
+                rolled = RecordError(
+                    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                    "Record rolled back because not all records were valid and the request "
+                    "was using AllOrNone header",
+                ).as_json()
+                for n, _ in ready:
+                    results[n] = {"id": results[n]["id"], "success": False, "errors": [rolled]}
+                return results
+            for _, (table, i, updates) in ready:
+                store.apply_update(table, i, updates, auto_assign=auto_assign)
+        return results
+
+
+def _query_text(query: str) -> str:
+    return parse_qs(query).get("q", [""])[-1]
+
+
+class _TlsServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    ssl_context: ssl.SSLContext
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """Wrap each accepted socket; the handshake runs in the connection's own thread."""
+        sock, addr = self.socket.accept()
+        return self.ssl_context.wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=False
+        ), addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that drop mid-handshake are normal here; keep stderr quiet."""
+
+
+def make_server(
+    org: OrgState, context: ssl.SSLContext, host: str = "127.0.0.1", port: int = 0
+) -> ThreadingHTTPServer:
+    handler = type("SalesforceHandler", (_Handler,), {"org": org})
+    server = _TlsServer((host, port), handler)
+    server.ssl_context = context
+    return server
