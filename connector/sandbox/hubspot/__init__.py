@@ -1,0 +1,6 @@
+"""HubSpot CRM v3/v4 emulator backed by synthetic data (design §9)."""
+
+from connector.sandbox.hubspot.server import HubSpotSandbox
+from connector.sandbox.hubspot.store import HubSpotStore, ManualClock
+
+__all__ = ["HubSpotSandbox", "HubSpotStore", "ManualClock"]

@@ -52,10 +52,10 @@ class ObjectTable:
         self._mod_index: list[int] | None = None
 
     # ids ---------------------------------------------------------------------------------
-    def row_of(self, record_id: str | int) -> int | None:
+    def row_of(self, record_id: object) -> int | None:
         """Row for an id (string or int), or None when it does not exist."""
         try:
-            rid = int(record_id)
+            rid = int(str(record_id))
         except (TypeError, ValueError):
             return None
         row = rid - self.base - 1
