@@ -57,9 +57,13 @@ class RecordError(ValueError):
     """A record that cannot be used; the caller reports it and moves on to the next one."""
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True, eq=True)
 class Activity:
-    """One thing a person did (or that happened to them), at an aware UTC-comparable time."""
+    """One thing a person did (or that happened to them), at an aware time.
+
+    Not frozen: frozen dataclass construction costs several times more, and a record holds
+    dozens of activities; treat instances as immutable all the same.
+    """
 
     type: str
     at: datetime
@@ -70,9 +74,25 @@ class Activity:
         return {"type": self.type, "at": format_time(self.at), "detail": dict(self.detail)}
 
 
+def _newest_first(activities: tuple[Activity, ...]) -> tuple[Activity, ...]:
+    for i in range(len(activities) - 1):
+        if activities[i].at < activities[i + 1].at:
+            return tuple(sorted(activities, key=_at, reverse=True))
+    return activities
+
+
+def _at(activity: Activity) -> datetime:
+    return activity.at
+
+
 @dataclass(slots=True, frozen=True)
 class LeadRecord:
-    """A contact or lead with its activities and account, independent of the CRM it came from."""
+    """A contact or lead with its activities and account, independent of the CRM it came from.
+
+    Activities are kept newest first (sorted on construction, stable for equal times):
+    window scans then stop at the first activity older than the window, and "the newest
+    activity" is simply the first one.
+    """
 
     id: str
     crm: str = "unknown"
@@ -80,6 +100,11 @@ class LeadRecord:
     properties: Mapping[str, Any] = field(default_factory=dict)
     activities: tuple[Activity, ...] = ()
     account: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        ordered = _newest_first(tuple(self.activities))
+        if ordered is not self.activities:
+            object.__setattr__(self, "activities", ordered)
 
     def to_json(self) -> dict[str, Any]:
         """Render in the §2 wire shape (the inverse of `parse_record`)."""

@@ -17,6 +17,7 @@ from connector.mapping.conditions import (
     DAY,
     ActivityIndex,
     Check,
+    Evidence,
     Facts,
     compile_condition,
     describe_activity,
@@ -27,17 +28,41 @@ from connector.records import Activity, LeadRecord
 Axis = Literal["fit", "engagement"]
 
 
-@dataclass(slots=True, frozen=True)
 class Reason:
-    """One rule's contribution, with the points actually counted after caps."""
+    """One rule's contribution, with the points actually counted after caps.
 
-    rule: str
-    axis: Axis
-    points: int
-    evidence: str
-    raw_points: int = 0
-    """Points before `max_points` and category caps; shown by `explain`."""
-    category: str | None = None
+    `raw_points` are the points before `max_points` and category caps (shown by
+    `explain`). Evidence text is rendered on first read, see `ActivityEvidence`.
+    """
+
+    __slots__ = ("_evidence", "axis", "category", "points", "raw_points", "rule")
+
+    def __init__(
+        self,
+        rule: str,
+        axis: Axis,
+        points: int,
+        evidence: Evidence,
+        raw_points: int = 0,
+        category: str | None = None,
+    ) -> None:
+        self.rule = rule
+        self.axis: Axis = axis
+        self.points = points
+        self._evidence = evidence
+        self.raw_points = raw_points
+        self.category = category
+
+    @property
+    def evidence(self) -> str:
+        """Why the rule fired, e.g. `page_view https://acme.io/pricing at 2026-10-30`."""
+        text = self._evidence
+        if not isinstance(text, str):
+            text = self._evidence = str(text)
+        return text
+
+    def __repr__(self) -> str:
+        return f"Reason({self.rule!r}, {self.axis!r}, {self.points}, {self.evidence!r})"
 
     def to_json(self) -> dict[str, Any]:
         """The §3 reason object."""
@@ -62,9 +87,9 @@ class GateHit:
         return {"rule": self.rule, "reason": self.reason, "evidence": self.evidence}
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ScoreResult:
-    """The §3 score result of one record."""
+    """The §3 score result of one record (not frozen: built once per record, on the hot path)."""
 
     id: str
     fit: int
@@ -145,7 +170,9 @@ def compile_mapping(spec: MappingSpec) -> CompiledMapping:
             max_points=r.max_points,
             category=r.category,
             hot=r.hot,
-            check=compile_condition(r, window, engagement=r.axis == "engagement"),
+            check=compile_condition(
+                r, window, engagement=r.axis == "engagement", count_all=r.count == "each"
+            ),
         )
         for r in spec.rules
     )
@@ -159,26 +186,23 @@ def compile_mapping(spec: MappingSpec) -> CompiledMapping:
 
 def index_activities(
     activities: tuple[Activity, ...], since: datetime | None = None
-) -> tuple[ActivityIndex, ActivityIndex, float | None]:
-    """Group activities by type once per record.
+) -> tuple[ActivityIndex, ActivityIndex, datetime | None]:
+    """Group a record's (newest-first) activities by type, once per score call.
 
     Returns all activities, those that count toward engagement (newer than `since`, the
-    last recycle), and the epoch time of the newest engagement-counting activity.
+    last recycle), and the time of the newest engagement-counting activity.
     """
-    everything: dict[str, list[tuple[float, Activity]]] = {}
+    everything: dict[str, list[Activity]] = {}
     for act in activities:
-        ts = act.at.timestamp()
         bucket = everything.get(act.type)
         if bucket is None:
-            everything[act.type] = [(ts, act)]
+            everything[act.type] = [act]
         else:
-            bucket.append((ts, act))
+            bucket.append(act)
     if since is None:
-        counting: ActivityIndex = everything
-    else:
-        cut = since.timestamp()
-        counting = {t: [p for p in pairs if p[0] > cut] for t, pairs in everything.items()}
-    newest = max((ts for pairs in counting.values() for ts, _ in pairs), default=None)
+        return everything, everything, activities[0].at if activities else None
+    counting = {t: [a for a in acts if a.at > since] for t, acts in everything.items()}
+    newest = next((a.at for a in activities if a.at > since), None)
     return everything, counting, newest
 
 
@@ -188,16 +212,18 @@ def _limit(points: int, cap: int | None) -> int:
     return max(-cap, min(cap, points))
 
 
-def _decay_reason(mapping: CompiledMapping, facts: Facts, newest: float | None) -> Reason | None:
+def _decay_reason(
+    mapping: CompiledMapping, now: datetime, newest: datetime | None
+) -> Reason | None:
     decay = mapping.spec.decay
     if decay is None or newest is None:
         return None
-    days = (facts.now_ts - newest) / DAY
+    days = (now - newest).total_seconds() / DAY
     periods = math.floor(max(days - decay.grace_days, 0.0) / decay.every_days)
     if periods <= 0:
         return None
     points = periods * decay.points
-    when = datetime.fromtimestamp(newest, UTC).date().isoformat()
+    when = newest.astimezone(UTC).date().isoformat()
     evidence = (
         f"no activity for {math.floor(days)} days (newest {when}): {periods} × {decay.points}"
     )
@@ -246,7 +272,7 @@ def score(
     `require_hot` (recycle cooldown) lets the record qualify only when a hot rule fired.
     """
     everything, counting, newest = index_activities(record.activities, engagement_since)
-    facts = Facts(record.properties, record.account or {}, everything, counting, now.timestamp())
+    facts = Facts(record.properties, record.account or {}, everything, counting, now)
     reasons: list[Reason] = []
     remaining = dict(mapping.category_caps)
     hot: list[str] = []
@@ -256,20 +282,21 @@ def score(
         hit = rule.check(facts)
         if hit is None:
             continue
-        raw = rule.points * hit.count if rule.each else rule.points
-        counted = _limit(raw, rule.max_points)
-        if rule.category is not None and counted > 0:
-            counted = min(counted, remaining[rule.category])
-            remaining[rule.category] -= counted
+        raw = rule.points * hit.matches if rule.each else rule.points
+        counted = raw if rule.max_points is None else _limit(raw, rule.max_points)
+        category = rule.category
+        if category is not None and counted > 0:
+            counted = min(counted, remaining[category])
+            remaining[category] -= counted
         if rule.hot:
             hot.append(rule.id)
-        reason = Reason(rule.id, rule.axis, counted, hit.evidence, raw, rule.category)
+        reason = Reason(rule.id, rule.axis, counted, hit.evidence, raw, category)
         if counted:
             totals[rule.axis] += counted
             reasons.append(reason)
         elif raw:
             capped_out.append(reason)
-    decayed = _decay_reason(mapping, facts, newest)
+    decayed = _decay_reason(mapping, now, newest)
     if decayed is not None:
         totals[decayed.axis] += decayed.points
         reasons.append(decayed)
@@ -277,7 +304,7 @@ def score(
     for gate in mapping.gates:
         hit = gate.check(facts)
         if hit is not None:
-            gates.append(GateHit(gate.id, gate.reason, hit.evidence))
+            gates.append(GateHit(gate.id, gate.reason, str(hit.evidence)))
     fit, engagement = totals["fit"], totals["engagement"]
     q = mapping.spec.qualification
     qualifies = (

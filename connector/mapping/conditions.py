@@ -11,36 +11,85 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from connector.mapping.schema import ActivityCondition, Condition, PropertyCondition, TextMatch
 from connector.records import Activity
 
 DAY = 86_400.0
-ActivityIndex = Mapping[str, list[tuple[float, Activity]]]
-"""Activities grouped by type as (epoch seconds, activity); built once per record."""
+ZERO = timedelta(0)
+EPOCH_MIN = datetime.min.replace(tzinfo=UTC)
+ActivityIndex = Mapping[str, list[Activity]]
+"""Activities grouped by type, newest first; built once per record."""
 
 
-@dataclass(slots=True)
 class Facts:
     """What conditions look at for one record, prepared once per score call."""
 
-    properties: Mapping[str, Any]
-    account: Mapping[str, Any]
-    activities: ActivityIndex
-    engagement_activities: ActivityIndex
-    """Activities that still count toward engagement (after a recycle, only newer ones)."""
-    now_ts: float
+    __slots__ = ("_cutoffs", "account", "activities", "engagement_activities", "now", "properties")
+
+    def __init__(
+        self,
+        properties: Mapping[str, Any],
+        account: Mapping[str, Any],
+        activities: ActivityIndex,
+        engagement_activities: ActivityIndex,
+        now: datetime,
+    ) -> None:
+        self.properties = properties
+        self.account = account
+        self.activities = activities
+        self.engagement_activities = engagement_activities
+        """Activities that still count toward engagement (after a recycle, only newer ones)."""
+        self.now = now
+        self._cutoffs: dict[timedelta | None, datetime] = {None: EPOCH_MIN}
+
+    def cutoff(self, span: timedelta | None) -> datetime:
+        """Oldest time still inside a window of `span` (None = the whole history)."""
+        found = self._cutoffs.get(span)
+        if found is None:
+            found = self._cutoffs[span] = self.now - span  # type: ignore[operator]
+        return found
 
 
-@dataclass(slots=True, frozen=True)
-class Hit:
+class ActivityEvidence(NamedTuple):
+    """The newest matching activity, rendered to text only when someone reads it.
+
+    Formatting dates and details is most of the cost of a hit; backtests and rescoring
+    often need only the numbers, so rendering is deferred to `str()`.
+    """
+
+    activity: Activity
+    keys: tuple[str, ...]
+    matches: int
+
+    def __str__(self) -> str:
+        text = describe_activity(self.activity, self.keys)
+        if self.matches > 1:
+            text = f"{self.matches}× {text.replace(' at ', ', latest at ', 1)}"
+        return text
+
+
+class ValueEvidence(NamedTuple):
+    """A property or account value that made a rule fire, rendered on first read."""
+
+    shown: Callable[[object], str]
+    prefix: str
+    value: object
+
+    def __str__(self) -> str:
+        return self.prefix + self.shown(self.value)
+
+
+Evidence = str | ActivityEvidence | ValueEvidence
+
+
+class Hit(NamedTuple):
     """A condition that held: how many activities matched (1 for properties) and why."""
 
-    count: int
-    evidence: str
+    matches: int
+    evidence: Evidence
 
 
 Check = Callable[[Facts], Hit | None]
@@ -170,24 +219,45 @@ def _property_check(spec: PropertyCondition, source: str) -> Check:
         values = facts.account if source == "account" else facts.properties
         value = values.get(name)
         if test(value):
-            return Hit(1, prefix + shown(value))
+            return Hit(1, ValueEvidence(shown, prefix, value))
         return None
 
     return check
 
 
 def _text_test(spec: TextMatch) -> Callable[[object], bool]:
+    """A detail-field predicate; the `type(v) is str` fast path matters on the hot loop."""
     if spec.regex is not None:
         search = re.compile(spec.regex).search
-        return lambda v: (t := as_text(v)) is not None and search(t) is not None
+
+        def matches(v: object) -> bool:
+            t = v if type(v) is str else as_text(v)
+            return t is not None and search(t) is not None
+
+        return matches
     if spec.in_ is not None:
         options = frozenset(x.casefold() for x in spec.in_)
-        return lambda v: (t := as_text(v)) is not None and t.casefold() in options
+
+        def member(v: object) -> bool:
+            t = v if type(v) is str else as_text(v)
+            return t is not None and t.casefold() in options
+
+        return member
     if spec.equals is not None:
         expected = spec.equals.casefold()
-        return lambda v: (t := as_text(v)) is not None and t.casefold() == expected
+
+        def equal(v: object) -> bool:
+            t = v if type(v) is str else as_text(v)
+            return t is not None and t.casefold() == expected
+
+        return equal
     needle = (spec.contains or "").casefold()
-    return lambda v: (t := as_text(v)) is not None and needle in t.casefold()
+
+    def contains(v: object) -> bool:
+        t = v if type(v) is str else as_text(v)
+        return t is not None and needle in t.casefold()
+
+    return contains
 
 
 SHOWN_DETAIL = ("url", "name", "form", "asset_type", "title", "subject")
@@ -201,55 +271,70 @@ def describe_activity(activity: Activity, keys: tuple[str, ...] = ()) -> str:
         if value:
             shown = f" {value}"
             break
-    day = activity.at.astimezone(UTC).date().isoformat()
+    at = activity.at
+    day = (at if at.utcoffset() == ZERO else at.astimezone(UTC)).date().isoformat()
     return f"{activity.type}{shown} at {day}"
 
 
-def _activity_check(spec: ActivityCondition, window_days: float | None, engagement: bool) -> Check:
+def _activity_check(
+    spec: ActivityCondition, window_days: float | None, engagement: bool, count_all: bool
+) -> Check:
     types = spec.types
-    tests = tuple((key, _text_test(match)) for key, match in spec.detail.items())
+    tests = tuple((key, _text_test(m)) for key, m in spec.detail.items())
     keys = tuple(spec.detail)
     min_count = spec.min_count
     days = spec.within_days if spec.within_days is not None else window_days
-    span = math.inf if days is None else days * DAY
+    span = None if days is None else timedelta(days=days)
+    first_is_enough = not count_all and min_count == 1 and len(types) == 1
+    # One detail test is the common shape (url contains "/pricing"): test it inline.
+    key, test = tests[0] if len(tests) == 1 else ("", None)
+
+    def accepts(act: Activity) -> bool:
+        if test is not None:
+            return test(act.detail.get(key))
+        return all(t(act.detail.get(k)) for k, t in tests)
 
     def check(facts: Facts) -> Hit | None:
         index = facts.engagement_activities if engagement else facts.activities
-        cutoff = facts.now_ts - span
+        cutoff = facts.cutoff(span)
         count = 0
-        newest_ts = -math.inf
         newest: Activity | None = None
         for kind in types:
-            for ts, act in index.get(kind, ()):
-                if ts < cutoff:
+            for act in index.get(kind, ()):  # newest first
+                if act.at < cutoff:
+                    break
+                if test is not None:
+                    if not test(act.detail.get(key)):
+                        continue
+                elif tests and not accepts(act):
                     continue
-                if tests and not all(test(act.detail.get(key)) for key, test in tests):
-                    continue
+                if newest is None or act.at > newest.at:
+                    newest = act
                 count += 1
-                if ts > newest_ts:
-                    newest_ts, newest = ts, act
+                if first_is_enough:
+                    break  # newest-first: the first match is the evidence
         if count < min_count or newest is None:
             return None
-        text = describe_activity(newest, keys)
-        if count > 1:
-            text = f"{count}× {text.replace(' at ', ', latest at ', 1)}"
-        return Hit(count, text)
+        return Hit(count, ActivityEvidence(newest, keys, count))
 
     return check
 
 
-def compile_condition(cond: Condition, window_days: float | None, engagement: bool) -> Check:
+def compile_condition(
+    cond: Condition, window_days: float | None, engagement: bool, count_all: bool = False
+) -> Check:
     """Turn a condition tree into one closure.
 
     `window_days=None` looks at the whole history (data-quality gates); `engagement=True`
-    makes activity tests see only activities that still count toward engagement.
+    makes activity tests see only activities that still count toward engagement;
+    `count_all` counts every match (for `each` rules) instead of stopping at the first.
     """
     if cond.property is not None:
         return _property_check(cond.property, "property")
     if cond.account is not None:
         return _property_check(cond.account, "account")
     if cond.activity is not None:
-        return _activity_check(cond.activity, window_days, engagement)
+        return _activity_check(cond.activity, window_days, engagement, count_all)
     parts = [compile_condition(c, window_days, engagement) for c in cond.any or cond.all or ()]
     if cond.any is not None:
 
@@ -269,6 +354,6 @@ def compile_condition(cond: Condition, window_days: float | None, engagement: bo
             if hit is None:
                 return None
             hits.append(hit)
-        return Hit(min(h.count for h in hits), "; ".join(h.evidence for h in hits))
+        return Hit(min(h.matches for h in hits), "; ".join(str(h.evidence) for h in hits))
 
     return all_of
