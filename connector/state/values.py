@@ -101,11 +101,13 @@ class Snapshot:
     record: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        require_aware(self.scored_at, "scored_at")
-        for name in ("mql_at", "recycled_at"):
-            value = getattr(self, name)
-            if value is not None:
-                require_aware(value, name)
+        # Inline checks: the rescore builds a million of these from the store.
+        if self.scored_at.tzinfo is None:
+            require_aware(self.scored_at, "scored_at")
+        if self.mql_at is not None and self.mql_at.tzinfo is None:
+            require_aware(self.mql_at, "mql_at")
+        if self.recycled_at is not None and self.recycled_at.tzinfo is None:
+            require_aware(self.recycled_at, "recycled_at")
 
     @property
     def key(self) -> tuple[str, str, str]:
