@@ -14,6 +14,7 @@ plus the sandbox CA).  :meth:`SalesforceSandbox.client` does the former.
 
 from __future__ import annotations
 
+import gc
 import secrets
 import threading
 from datetime import datetime
@@ -67,7 +68,13 @@ class SalesforceSandbox:
         """Load the data, create the certificates and serve in a daemon thread."""
         if self._server is not None:
             return self
-        populate(self.store, generate_people(self.contacts, seed=self.seed, now=self.now))
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # bulk load: only acyclic rows are made; the cyclic GC would rescan them
+        try:
+            populate(self.store, generate_people(self.contacts, seed=self.seed, now=self.now))
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         self._tls = make_tls()
         self.ca_path, self.bundle_path = self._tls.ca_path, self._tls.bundle_path
         self._server = make_server(self.org, self._tls.context, self.host, self.port)

@@ -26,15 +26,18 @@ __all__ = [
 
 _SUFFIX_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_UPPER_FLAGS = str.maketrans({c: ("1" if "A" <= c <= "Z" else "0") for c in _B62})
 
 
 def to_18(id15: str) -> str:
     """Append Salesforce's case-safety suffix (one char per 5-char chunk: uppercase bitmap)."""
-    suffix = ""
-    for chunk in (id15[0:5], id15[5:10], id15[10:15]):
-        bits = sum(1 << j for j, ch in enumerate(chunk) if "A" <= ch <= "Z")
-        suffix += _SUFFIX_CHARS[bits]
-    return id15 + suffix
+    flags = id15.translate(_UPPER_FLAGS)
+    return (
+        id15
+        + _SUFFIX_CHARS[int(flags[4::-1], 2)]
+        + _SUFFIX_CHARS[int(flags[9:4:-1], 2)]
+        + _SUFFIX_CHARS[int(flags[14:9:-1], 2)]
+    )
 
 
 def make_id(prefix: str, n: int) -> str:

