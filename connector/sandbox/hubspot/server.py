@@ -114,8 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
                         status, payload = sb.router.dispatch(method, parts, query, body)
                     except Exception as exc:  # noqa: BLE001 - answer 500 like a server would
                         status, payload = 500, error_body("INTERNAL_ERROR", repr(exc))
+        sb.request_log.add(method, split.path, split.query, n_inputs, status)  # before the reply
         self._send(status, payload, headers)
-        sb.request_log.add(method, split.path, split.query, n_inputs, status)
 
     def _send(self, status: int, payload: dict[str, object], headers: dict[str, str]) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode()
