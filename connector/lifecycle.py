@@ -1,0 +1,194 @@
+"""The lifecycle state machine (design §5): promote to MQL, recycle, SLA — pure, no I/O.
+
+mqlsync owns exactly two moves: subscriber/lead → mql (promotion) and mql → lead (recycle,
+after a sales rejection or when sales never touched the lead). Everything from SAL on
+belongs to sales and is never moved or overwritten. Stages are canonical here; adapters
+translate CRM values (HubSpot lifecyclestage, Salesforce Status) both ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from connector.mapping.schema import Lifecycle
+from connector.records import LeadRecord
+from connector.scoring import CompiledMapping, ScoreResult, score
+
+STAGES = ("subscriber", "lead", "mql", "sal", "sql", "opportunity", "customer")
+PROMOTABLE = frozenset({"subscriber", "lead"})
+SALES_TOUCHES = frozenset({"sales_touch", "call", "meeting", "email_reply"})
+"""Activities that show sales worked an MQL (stale-recycle and first-touch SLA)."""
+
+Action = Literal["none", "promote", "recycle_rejected", "recycle_stale"]
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """What mqlsync remembers about a record between runs (from its state snapshot)."""
+
+    stage: str | None = None
+    """The stage mqlsync last wrote or saw."""
+    mql_at: datetime | None = None
+    status_at_promotion: str | None = None
+    recycled_at: datetime | None = None
+    recycle_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome for one record: the stage to hold and the lifecycle fields to write."""
+
+    action: Action
+    stage: str | None
+    """Canonical stage after this run (None = the CRM has none and we set none)."""
+    memory: Memory
+    sla: str
+    """`ok`, `breached:<which>,…` while at MQL; empty otherwise."""
+
+    @property
+    def stage_changed(self) -> bool:
+        """True when the CRM stage must be written."""
+        return self.action != "none"
+
+
+def stage_of(record: LeadRecord) -> str | None:
+    """The record's canonical stage (adapters put it in `lifecycle_stage`)."""
+    value = record.properties.get("lifecycle_stage")
+    if isinstance(value, str) and value.strip():
+        return value.strip().lower()
+    return None
+
+
+def _status(record: LeadRecord) -> str | None:
+    value = record.properties.get("lead_status")
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def in_cooldown(memory: Memory, policy: Lifecycle, now: datetime) -> bool:
+    """Within `cooldown_days` of a recycle, only a hot rule may re-qualify the record."""
+    if memory.recycled_at is None:
+        return False
+    return now - memory.recycled_at < timedelta(days=policy.cooldown_days)
+
+
+def _rejected(record: LeadRecord, stage: str | None, memory: Memory, policy: Lifecycle) -> bool:
+    status = _status(record)
+    if status is None:
+        return False
+    rejected = {s.casefold() for s in getattr(policy.rejected_statuses, record.crm, [])}
+    at_mql = stage == "mql" or (memory.stage == "mql" and stage in PROMOTABLE | {None})
+    return (
+        at_mql
+        and status.casefold() in rejected
+        and status.casefold() != (memory.status_at_promotion or "").casefold()
+    )
+
+
+def _rejection_reason(record: LeadRecord, policy: Lifecycle) -> str:
+    status = _status(record) or "rejected"
+    field = policy.rejection_reason_field
+    if field:
+        given = record.properties.get(field)
+        if isinstance(given, str) and given.strip():
+            return f"rejected by sales ({status}): {given.strip()}"
+    return f"rejected by sales: {status}"
+
+
+def _touched_since(record: LeadRecord, since: datetime) -> datetime | None:
+    """Time of the first sales touch after `since`, if any (activities are newest first)."""
+    first = None
+    for act in record.activities:
+        if act.at <= since:
+            break
+        if act.type in SALES_TOUCHES:
+            first = act.at
+    return first
+
+
+def _promotable(record: LeadRecord, stage: str | None, policy: Lifecycle) -> bool:
+    if stage is not None and stage not in PROMOTABLE:
+        return False
+    if record.crm == "salesforce" and record.object == "lead":
+        allowed = {s.casefold() for s in policy.salesforce_promotable_statuses}
+        return (_status(record) or "").casefold() in allowed
+    return True
+
+
+def sla_flags(record: LeadRecord, mql_at: datetime, policy: Lifecycle, now: datetime) -> str:
+    """SLA state of an MQL: `ok` or `breached:` + the windows exceeded (strictly)."""
+    sla = policy.sla
+    elapsed = now - mql_at
+    touched = _touched_since(record, mql_at)
+    breached = []
+    owner = record.properties.get("owner")
+    if not owner and elapsed > timedelta(hours=sla.handoff_hours):
+        breached.append("handoff")
+    first_touch = timedelta(hours=sla.first_touch_hours)
+    if (touched is None and elapsed > first_touch) or (
+        touched is not None and touched - mql_at > first_touch
+    ):
+        breached.append("first_touch")
+    if elapsed > timedelta(hours=sla.disposition_hours):
+        breached.append("disposition")
+    return "breached:" + ",".join(breached) if breached else "ok"
+
+
+def decide(
+    record: LeadRecord, result: ScoreResult, memory: Memory, policy: Lifecycle, now: datetime
+) -> Decision:
+    """Pick the lifecycle action for one scored record. Pure and total."""
+    stage = stage_of(record)
+    if _rejected(record, stage, memory, policy):
+        recycled = replace(
+            memory,
+            stage="lead",
+            recycled_at=now,
+            recycle_reason=_rejection_reason(record, policy),
+        )
+        return Decision("recycle_rejected", "lead", recycled, "")
+    if stage == "mql":
+        mql_at = memory.mql_at or now  # an MQL set by someone else: start its clock now
+        held = replace(memory, stage="mql", mql_at=mql_at)
+        stale_after = timedelta(days=policy.stale_after_days)
+        if now - mql_at >= stale_after and _touched_since(record, mql_at) is None:
+            days = f"{policy.stale_after_days:g}"
+            recycled = replace(
+                held,
+                stage="lead",
+                recycled_at=now,
+                recycle_reason=f"no sales touch in {days} days",
+            )
+            return Decision("recycle_stale", "lead", recycled, "")
+        return Decision("none", "mql", held, sla_flags(record, mql_at, policy, now))
+    if result.is_mql and _promotable(record, stage, policy):
+        promoted = replace(memory, stage="mql", mql_at=now, status_at_promotion=_status(record))
+        return Decision("promote", "mql", promoted, sla_flags(record, now, policy, now))
+    return Decision("none", stage, replace(memory, stage=stage), "")
+
+
+def evaluate(
+    record: LeadRecord,
+    mapping: CompiledMapping,
+    memory: Memory,
+    now: datetime,
+) -> tuple[ScoreResult, Decision]:
+    """Score under the recycle rules, then decide; rescore if this run recycles.
+
+    After a recycle only newer activities count toward engagement and, inside the
+    cooldown, only a hot rule can re-qualify — so the score written on the recycling
+    run already reflects the reset.
+    """
+    policy = mapping.spec.lifecycle
+    result = score(
+        record,
+        mapping,
+        now,
+        engagement_since=memory.recycled_at,
+        require_hot=in_cooldown(memory, policy, now),
+    )
+    decision = decide(record, result, memory, policy, now)
+    if decision.action in ("recycle_rejected", "recycle_stale"):
+        result = score(record, mapping, now, engagement_since=now, require_hot=True)
+    return result, decision
