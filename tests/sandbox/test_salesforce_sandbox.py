@@ -261,3 +261,40 @@ def test_stop_removes_certificates():
     assert sandbox.client().query("SELECT COUNT() FROM Lead")["totalSize"] >= 0
     sandbox.stop()
     assert not os.path.exists(os.path.dirname(ca))
+
+
+def test_query_all_shows_deleted_rows(sb, sf):
+    (a,) = open_leads(sf, 1, offset=800)
+    sb.store.delete("Lead", a)
+    assert sf.query(f"SELECT COUNT() FROM Lead WHERE Id = '{a}'")["totalSize"] == 0
+    again = sf.query_all(f"SELECT Id, IsDeleted FROM Lead WHERE Id = '{a}'", include_deleted=True)
+    assert again["records"][0]["IsDeleted"] is True
+    assert patch(sf, [lead(a, MQLSync_Fit__c=1)])[0]["errors"][0]["statusCode"] == (
+        "ENTITY_IS_DELETED"
+    )
+
+
+def test_date_literal_and_record_get(sf):
+    recs = sf.query(
+        "SELECT Id, FirstRespondedDate, CreatedDate FROM CampaignMember "
+        "WHERE HasResponded = true AND FirstRespondedDate >= 2026-10-01 LIMIT 5"
+    )["records"]
+    assert recs and all(r["FirstRespondedDate"] >= "2026-10-01" for r in recs)
+    (a,) = open_leads(sf, 1, offset=900)
+    got = sf.Lead.get(a[:15])  # 15-char ids are accepted
+    assert got["Id"] == a and got["Status"] == "Open - Not Contacted"
+    assert set(sf.restful(f"sobjects/Lead/{a}", params={"fields": "Id,Email"})) == {
+        "attributes",
+        "Id",
+        "Email",
+    }
+
+
+def test_server_error_fault(sb, sf):
+    sb.faults.rate_5xx = 1.0
+    try:
+        with pytest.raises(SalesforceGeneralError) as err:
+            sf.query("SELECT Id FROM Lead LIMIT 1")
+    finally:
+        sb.faults.rate_5xx = 0.0
+    assert err.value.status == 503
