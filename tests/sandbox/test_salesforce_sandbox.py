@@ -298,3 +298,29 @@ def test_server_error_fault(sb, sf):
     finally:
         sb.faults.rate_5xx = 0.0
     assert err.value.status == 503
+
+
+def test_unprovisioned_org_gets_fields_through_tooling_api():
+    with SalesforceSandbox(contacts=60, now=NOW, provisioned=False) as sandbox:
+        sf = sandbox.client()
+        names = {f["name"] for f in sf.Lead.describe()["fields"]}
+        assert "MQLSync_Fit__c" not in names
+        with pytest.raises(SalesforceMalformedRequest) as err:
+            sf.query("SELECT MQLSync_Fit__c FROM Lead")
+        assert err.value.content[0]["errorCode"] == "INVALID_FIELD"
+        body = {"FullName": "Lead.MQLSync_Fit__c",
+                "Metadata": {"label": "MQLSync Fit", "type": "Number", "precision": 18,
+                             "scale": 0}}  # fmt: skip
+        created = sf.restful("tooling/sobjects/CustomField", method="POST", json=body)
+        assert created["success"] and created["id"].startswith("00N")
+        with pytest.raises(SalesforceMalformedRequest) as err:
+            sf.restful("tooling/sobjects/CustomField", method="POST", json=body)
+        assert err.value.content[0]["errorCode"] == "DUPLICATE_DEVELOPER_NAME"
+        stage = {"FullName": "Contact.MQLSync_Stage__c",
+                 "Metadata": {"label": "Stage", "type": "Text", "length": 40}}  # fmt: skip
+        sf.restful("tooling/sobjects/CustomField", method="POST", json=stage)
+        (rid,) = [r["Id"] for r in sf.query("SELECT Id FROM Lead LIMIT 1")["records"]]
+        assert patch(sf, [lead(rid, MQLSync_Fit__c=20)])[0]["success"]
+        got = sf.query(f"SELECT MQLSync_Fit__c FROM Lead WHERE Id = '{rid}'")["records"][0]
+        assert got["MQLSync_Fit__c"] == 20.0
+        assert "MQLSync_Stage__c" in {f["name"] for f in sf.Contact.describe()["fields"]}

@@ -284,7 +284,7 @@ class QueryService:
             rows = self._select(q, table, include_deleted)
             if isinstance(q.select[0], Count):
                 return self._count(q.select[0], table, rows)
-            render = self._renderer(q, table, obj, version)
+            render = self._renderer(q, table, table.obj, version)
         batch = max(MIN_BATCH, min(MAX_BATCH, batch))
         return self._page(_Cursor(table, rows, render, batch), 0, version)
 

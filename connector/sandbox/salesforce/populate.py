@@ -97,7 +97,12 @@ def populate(store: SalesforceStore, people: Iterable[SyntheticPerson]) -> None:
     """Append every person (and their company and activities) to ``store``."""
     t = store.tables
     add_lead = t["Lead"].factory(LEAD_COLS)
-    add_contact = t["Contact"].factory(CONTACT_COLS)
+    has_stage = t["Contact"].obj.field("MQLSync_Stage__c") is not None  # unprovisioned org
+    add_contact_row = t["Contact"].factory(CONTACT_COLS if has_stage else CONTACT_COLS[:-1])
+
+    def add_contact(*values: object) -> None:
+        add_contact_row(*(values if has_stage else values[:-1]))
+
     add_account = t["Account"].factory(ACCOUNT_COLS)
     add_task = t["Task"].factory(TASK_COLS)
     add_event = t["Event"].factory(EVENT_COLS)

@@ -48,13 +48,17 @@ class SalesforceSandbox:
         port: int = 0,
         host: str = "127.0.0.1",
         now: datetime | None = None,
+        provisioned: bool = True,
     ) -> None:
+        """``provisioned=False``: the MQLSync_* custom fields do not exist until created
+        through the Tooling API (``POST tooling/sobjects/CustomField``), to test provisioning.
+        """
         self.contacts, self.seed, self.now = contacts, seed, now
         self.host, self.port = host, port
         self.session_id = session_id or "00DHs0000000001!" + secrets.token_urlsafe(24)
         self.faults = faults or Faults()
         self.request_log = RequestLog()
-        self.store = SalesforceStore(Clock(now))
+        self.store = SalesforceStore(Clock(now), provisioned=provisioned)
         self.org = OrgState(self.store, self.session_id, daily_limit, self.faults, self.request_log)
         self._tls: TlsMaterial | None = None
         self._server: Any = None

@@ -18,6 +18,7 @@ __all__ = [
     "OBJECTS",
     "FieldDef",
     "ObjectDef",
+    "custom_field",
     "describe_global",
     "describe_object",
     "make_id",
@@ -68,18 +69,33 @@ class FieldDef:
         return self.type in ("string", "email", "url", "picklist", "textarea", "phone")
 
 
-@dataclass(frozen=True, slots=True)
 class ObjectDef:
-    name: str
-    key_prefix: str
-    fields: tuple[FieldDef, ...]
+    """One sObject type; immutable — provisioning a field makes a new one (``with_field``)."""
+
+    __slots__ = ("_by_name", "_rels", "fields", "key_prefix", "name")
+
+    def __init__(self, name: str, key_prefix: str, fields: tuple[FieldDef, ...]) -> None:
+        self.name, self.key_prefix, self.fields = name, key_prefix, fields
+        self._by_name = {f.name.lower(): f for f in fields}
+        self._rels = {
+            f.relationship_name.lower(): f
+            for f in fields
+            if f.relationship_name and len(f.reference_to) == 1
+        }
 
     def field(self, name: str) -> FieldDef | None:
-        return _FIELD_INDEX[self.name].get(name.lower())
+        return self._by_name.get(name.lower())
 
     def relationship(self, name: str) -> FieldDef | None:
         """The lookup field whose relationshipName is ``name`` (case-insensitive)."""
-        return _REL_INDEX[self.name].get(name.lower())
+        return self._rels.get(name.lower())
+
+    def with_field(self, f: FieldDef) -> ObjectDef:
+        return ObjectDef(self.name, self.key_prefix, (*self.fields, f))
+
+    def without(self, names: frozenset[str]) -> ObjectDef:
+        return ObjectDef(self.name, self.key_prefix,
+                         tuple(f for f in self.fields if f.name not in names))  # fmt: skip
 
 
 def _f(name: str, type_: str, length: int = 0, *, ro: bool = False, **kw: Any) -> FieldDef:
@@ -221,12 +237,6 @@ OBJECTS: dict[str, ObjectDef] = {
     o.name: o for o in (_lead, _contact, _account, _task, _event, _campaign, _member)
 }
 KEY_PREFIXES: dict[str, str] = {o.key_prefix: o.name for o in OBJECTS.values()}
-_FIELD_INDEX = {o.name: {f.name.lower(): f for f in o.fields} for o in OBJECTS.values()}
-_REL_INDEX = {
-    o.name: {f.relationship_name.lower(): f for f in o.fields
-             if f.relationship_name and len(f.reference_to) == 1 and f.reference_to[0] in OBJECTS}
-    for o in OBJECTS.values()
-}  # fmt: skip
 OBJECTS_LOWER = {k.lower(): v for k, v in OBJECTS.items()}
 
 _SOAP = {
@@ -290,3 +300,25 @@ def describe_global(version: str) -> dict[str, Any]:
         "maxBatchSize": 200,
         "sobjects": [_summary(o, version) for o in OBJECTS.values()],
     }
+
+
+PROVISIONED_FIELDS = frozenset(f.name for f in MQLSYNC_FIELDS) | {"MQLSync_Stage__c"}
+
+# Tooling API CustomField ``Metadata.type`` → field type of the sObject describe
+TOOLING_TYPES = {
+    "Number": "double", "Text": "string", "LongTextArea": "textarea", "DateTime": "datetime",
+    "Date": "date", "Checkbox": "boolean", "Picklist": "picklist", "Url": "url",
+    "Email": "email", "Currency": "currency",
+}  # fmt: skip
+
+
+def custom_field(name: str, metadata: dict[str, Any]) -> FieldDef:
+    """A FieldDef from a Tooling API CustomField body; raises ValueError on bad metadata."""
+    kind = TOOLING_TYPES.get(str(metadata.get("type")))
+    if kind is None or not name.endswith("__c") or not name[:-3].replace("_", "").isalnum():
+        raise ValueError(f"Cannot create field {name} of type {metadata.get('type')!r}")
+    length = int(metadata.get("length") or (255 if kind == "string" else 0))
+    if kind == "textarea":
+        length = int(metadata.get("length") or 32768)
+    label = str(metadata.get("label") or name[:-3].replace("_", " "))
+    return FieldDef(name, kind, label, length, True, True)

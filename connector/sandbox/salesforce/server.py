@@ -30,7 +30,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from connector.sandbox.faults import Faults, PreRequestFault, RequestLog, apply_pre_request
 from connector.sandbox.salesforce.engine import MAX_BATCH, QueryService
-from connector.sandbox.salesforce.schema import OBJECTS_LOWER, describe_global, describe_object
+from connector.sandbox.salesforce.schema import (
+    OBJECTS_LOWER,
+    custom_field,
+    describe_global,
+    describe_object,
+    make_id,
+)
 from connector.sandbox.salesforce.soql import SoqlError
 from connector.sandbox.salesforce.store import JsonParserError, RecordError, SalesforceStore
 
@@ -220,7 +226,41 @@ class _Handler(BaseHTTPRequestHandler):
             return self._sobjects(method, parts[1:], params, version)
         if parts == ["composite", "sobjects"] and method == "PATCH":
             return self._collection_update(path, version)
+        if parts == ["tooling", "sobjects", "CustomField"] and method == "POST":
+            return self._create_custom_field()
         raise _not_found()
+
+    def _create_custom_field(self) -> tuple[int, Any, int]:
+        """Tooling API ``POST tooling/sobjects/CustomField`` (``FullName`` ``Object.Field__c``).
+
+        Followed: Tooling API reference, *CustomField* (REST POST; ``Metadata`` with ``type``,
+        ``label``, ``length``, ``precision``, ``scale``).  An existing name →
+        ``DUPLICATE_DEVELOPER_NAME``.  Field-level security is not modelled: a created field
+        is immediately readable and writable through the API.
+        """
+        body = self._json_body()
+        if not isinstance(body, dict) or not isinstance(body.get("Metadata"), dict):
+            raise _HttpError(400, "JSON_PARSER_ERROR", "Expected FullName and Metadata")
+        obj_name, _, field_name = str(body.get("FullName") or "").partition(".")
+        static = OBJECTS_LOWER.get(obj_name.lower())
+        if static is None or not field_name:
+            raise _HttpError(400, "INVALID_FIELD", f"Invalid FullName: {body.get('FullName')}")
+        try:
+            fdef = custom_field(field_name, body["Metadata"])
+        except (ValueError, TypeError) as err:
+            raise _HttpError(400, "FIELD_INTEGRITY_EXCEPTION", str(err), []) from None
+        store = self.org.store
+        with store.lock:
+            table = store.tables[static.name]
+            if table.obj.field(field_name) is not None:
+                raise _HttpError(
+                    400, "DUPLICATE_DEVELOPER_NAME",
+                    f"There is already a field named {field_name[:-3]} on {static.name}.", [],
+                )  # fmt: skip
+            table.add_field(fdef)
+            store.custom_field_serial += 1
+            new_id = make_id("00N", store.custom_field_serial)
+        return 201, {"id": new_id, "success": True, "errors": [], "warnings": [], "infos": []}, 1
 
     def _resources(self, version: str) -> dict[str, str]:
         base = f"/services/data/v{version}"
@@ -248,9 +288,10 @@ class _Handler(BaseHTTPRequestHandler):
             if method != "GET":
                 raise _not_found()
             return 200, describe_global(version), 0
-        obj = OBJECTS_LOWER.get(rest[0].lower())
-        if obj is None:
+        static = OBJECTS_LOWER.get(rest[0].lower())
+        if static is None:
             raise _HttpError(404, "NOT_FOUND", "The requested resource does not exist")
+        obj = self.org.store.tables[static.name].obj  # this org's fields (provisioning adds)
         if len(rest) == 1 and method == "GET":
             summary = describe_object(obj, version)
             summary.pop("fields")

@@ -27,6 +27,7 @@ from typing import Any
 from connector.sandbox.salesforce.schema import (
     KEY_PREFIXES,
     OBJECTS,
+    PROVISIONED_FIELDS,
     FieldDef,
     ObjectDef,
     make_id,
@@ -130,6 +131,15 @@ class Table:
             self._indexes[col] = idx
         return idx
 
+    def add_field(self, f: FieldDef) -> None:
+        """Provision a column (existing rows get null/false), as a metadata deploy does."""
+        self.obj = self.obj.with_field(f)
+        self.col[f.name.lower()] = len(self.columns)
+        self.columns.append(f.name)
+        default = False if f.type == "boolean" else None
+        for row in self.rows:
+            row.append(default)
+
     def invalidate(self, col: int) -> None:
         self._indexes.pop(col, None)
 
@@ -137,12 +147,16 @@ class Table:
 class SalesforceStore:
     """All tables plus the org clock; every public method is thread-safe."""
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, *, provisioned: bool = True) -> None:
         self.clock = clock or Clock()
         self.lock = threading.RLock()
-        self.tables: dict[str, Table] = {name: Table(o) for name, o in OBJECTS.items()}
+        hidden = frozenset() if provisioned else PROVISIONED_FIELDS
+        self.tables: dict[str, Table] = {
+            name: Table(o.without(hidden)) for name, o in OBJECTS.items()
+        }
         self._serial: dict[str, int] = {}
         self.assignment_runs = 0
+        self.custom_field_serial = 0
 
     def next_id(self, sobject: str) -> str:
         prefix = OBJECTS[sobject].key_prefix
