@@ -22,7 +22,9 @@ import json
 import re
 import socket
 import ssl
+import sys
 import threading
+import traceback
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -138,6 +140,12 @@ class _Handler(BaseHTTPRequestHandler):
         except SoqlError as err:
             status = 400
             body = [{"message": err.render(_query_text(url.query)), "errorCode": err.code}]
+        except Exception:  # noqa: BLE001 - an emulator bug must still answer, as Salesforce does
+            traceback.print_exc(file=sys.stderr)
+            status = 500
+            body = [{"errorCode": "UNKNOWN_EXCEPTION",
+                     "message": "An unexpected error occurred. Please include this ErrorId if "
+                                "you contact support: sandbox"}]  # fmt: skip
         self._send(status, body)
         org.request_log.add(method, url.path, url.query, inputs, status)
 

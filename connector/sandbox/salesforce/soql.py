@@ -127,34 +127,11 @@ class Query:
     offset: int | None = None
 
 
-_KEYWORDS = frozenset(
-    [
-        "SELECT",
-        "FROM",
-        "WHERE",
-        "AND",
-        "OR",
-        "NOT",
-        "IN",
-        "LIKE",
-        "ORDER",
-        "BY",
-        "ASC",
-        "DESC",
-        "NULLS",
-        "FIRST",
-        "LAST",
-        "LIMIT",
-        "OFFSET",
-        "TRUE",
-        "FALSE",
-        "NULL",
-        "INCLUDES",
-        "EXCLUDES",
-        "GROUP",
-        "HAVING",
-    ]
-)
+_KEYWORDS = frozenset((
+    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "BY", "ASC", "DESC",
+    "NULLS", "FIRST", "LAST", "LIMIT", "OFFSET", "TRUE", "FALSE", "NULL", "INCLUDES",
+    "EXCLUDES", "GROUP", "HAVING",
+))  # fmt: skip
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
