@@ -55,8 +55,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets the daemon read while a sync writes; FKs keep journal rows tied to runs."""
+_IMMEDIATE = "mqlsync_begin_immediate"
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers run beside a writer; FKs keep journal rows tied to runs.
+
+    The driver's own transaction handling is switched off so :func:`_sqlite_begin` decides
+    how each transaction starts.
+    """
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     for pragma in (
         "journal_mode=WAL",
@@ -66,6 +74,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Write transactions take the write lock up front (``BEGIN IMMEDIATE``).
+
+    A deferred transaction that reads then writes (dead-letter merge, upserts) can fail with
+    SQLITE_BUSY when another process wrote in between; taking the lock first makes it wait
+    (busy_timeout) instead. Reads stay deferred so they never block on a writer.
+    """
+    immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class StateStore:
@@ -79,6 +98,7 @@ class StateStore:
         self.dialect = engine.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported state store database {self.dialect!r}")
+        self._writer = engine.execution_options(**{_IMMEDIATE: True})
 
     @classmethod
     def open(cls, url: str, **engine_options: Any) -> StateStore:
@@ -95,7 +115,8 @@ class StateStore:
             )
         engine = create_engine(parsed, **engine_options)
         if parsed.get_backend_name() == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", _sqlite_connect)
+            event.listen(engine, "begin", _sqlite_begin)
         t.metadata.create_all(engine)
         return cls(engine)
 
@@ -166,11 +187,11 @@ class StateStore:
         Write methods take ``conn=`` to join it, e.g. a page's snapshots, journal entries
         and advanced watermark in one commit.
         """
-        return self.engine.begin()
+        return self._writer.begin()
 
     def _conn(self, conn: Connection | None) -> AbstractContextManager[Connection]:
         """A new transaction, or the caller's (joined, committed by the caller)."""
-        return self.engine.begin() if conn is None else nullcontext(conn)
+        return self._writer.begin() if conn is None else nullcontext(conn)
 
     # --- runs ------------------------------------------------------------------------
 
@@ -179,7 +200,7 @@ class StateStore:
     ) -> int:
         """Record a run as ``running`` and return its id."""
         started = require_aware(started_at, "started_at") if started_at else _now()
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             result = conn.execute(
                 insert(t.runs).values(
                     kind=kind,
@@ -204,7 +225,7 @@ class StateStore:
     ) -> None:
         """Close a run with its outcome; ``error`` is redacted before it is stored."""
         finished = require_aware(finished_at, "finished_at") if finished_at else _now()
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             result = conn.execute(
                 update(t.runs)
                 .where(t.runs.c.id == run_id)
@@ -255,7 +276,8 @@ class StateStore:
         self, snapshots: Iterable[Snapshot], *, conn: Connection | None = None
     ) -> int:
         """Insert or replace snapshots in one transaction (one page); returns how many."""
-        rows = [_snapshot_row(s) for s in snapshots]
+        # Last one wins for a key repeated in a page (PostgreSQL refuses to upsert a row twice).
+        rows = [_snapshot_row(s) for s in {s.key: s for s in snapshots}.values()]
         with self._conn(conn) as c:
             self._upsert(c, t.snapshots, rows, _SNAPSHOT_KEY)
         return len(rows)
@@ -270,26 +292,31 @@ class StateStore:
         (the rescore writes between batches).
         """
         s = t.snapshots.c
-        base = select(*_SNAPSHOT_COLUMNS).order_by(s.crm, s.object, s.record_id).limit(batch)
-        if crm is not None:
-            base = base.where(s.crm == crm)
-        if obj is not None:
-            base = base.where(s.object == obj)
-        last: tuple[str, str, str] | None = None
+        key = (s.crm, s.object, s.record_id)
+        base = select(*_SNAPSHOT_COLUMNS).order_by(*key).limit(batch)
+        # The "after" predicate covers only key columns not pinned by equality: SQLite uses
+        # just ``crm = ?`` from ``crm = ? AND (crm, object, id) > (…)`` and would re-scan the
+        # CRM's rows from the start on every batch (quadratic over a million rows).
+        pinned = {0: crm, 1: obj}
+        free = [i for i in range(3) if pinned.get(i) is None]
+        for i, value in pinned.items():
+            if value is not None:
+                base = base.where(key[i] == value)
+        after: list[Any] | None = None
         while True:
             query = base
-            if last is not None:
-                query = query.where(tuple_(s.crm, s.object, s.record_id) > tuple_(*last))
+            if after is not None:
+                cols = [key[i] for i in free]
+                query = query.where(
+                    cols[0] > after[0] if len(cols) == 1 else tuple_(*cols) > tuple_(*after)
+                )
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
-            if not rows:
-                return
             for row in rows:
                 yield _snapshot(row)
-            tail = rows[-1]
-            last = (tail.crm, tail.object, tail.record_id)
             if len(rows) < batch:
                 return
+            after = [rows[-1][i] for i in free]
 
     def count_snapshots(self, crm: str | None = None) -> int:
         """Number of stored snapshots (for progress bars)."""
@@ -368,31 +395,30 @@ class StateStore:
         payload and error; attempts add up) instead of piling up duplicates.
         """
         d = t.dead_letters.c
-        values = {"run_id": run_id, "payload": t.dumps(payload), "error": redact(error)}
+        dialect_insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+        stmt = dialect_insert(t.dead_letters).values(
+            run_id=run_id,
+            crm=crm,
+            object=obj,
+            record_id=record_id,
+            payload=t.dumps(payload),
+            error=redact(error),
+            attempts=attempts,
+            created_at=_now(),
+        )
+        # Atomic merge via the partial unique index on open letters: no read-then-write race.
+        merge = stmt.on_conflict_do_update(
+            index_elements=[d.crm, d.object, d.record_id],
+            index_where=d.resolved_at.is_(None),
+            set_={
+                "run_id": stmt.excluded.run_id,
+                "payload": stmt.excluded.payload,
+                "error": stmt.excluded.error,
+                "attempts": d.attempts + stmt.excluded.attempts,
+            },
+        ).returning(d.id)
         with self._conn(conn) as c:
-            existing = c.execute(
-                select(d.id).where(
-                    d.crm == crm, d.object == obj, d.record_id == record_id, d.resolved_at.is_(None)
-                )
-            ).scalar_one_or_none()
-            if existing is not None:
-                c.execute(
-                    update(t.dead_letters)
-                    .where(d.id == existing)
-                    .values(**values, attempts=d.attempts + attempts)
-                )
-                return int(existing)
-            result = c.execute(
-                insert(t.dead_letters).values(
-                    **values,
-                    crm=crm,
-                    object=obj,
-                    record_id=record_id,
-                    attempts=attempts,
-                    created_at=_now(),
-                )
-            )
-            return _new_id(result)
+            return int(c.execute(merge).scalar_one())
 
     def open_dead_letters(
         self, crm: str | None = None, obj: str | None = None, *, limit: int | None = None

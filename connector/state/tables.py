@@ -180,5 +180,15 @@ dead_letters = Table(
     Column("attempts", Integer, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("resolved_at", UtcDateTime()),
-    Index("ix_dead_letters_record", "crm", "object", "record_id"),
+)
+# At most one open dead letter per record; repeat failures merge into it (upsert target).
+_open = dead_letters.c.resolved_at.is_(None)
+Index(
+    "uq_dead_letters_open",
+    dead_letters.c.crm,
+    dead_letters.c.object,
+    dead_letters.c.record_id,
+    unique=True,
+    sqlite_where=_open,
+    postgresql_where=_open,
 )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 
 from connector.errors import ConfigError
@@ -168,6 +169,11 @@ def test_upsert_replaces_existing(store: StateStore) -> None:
     assert store.count_snapshots() == 3
 
 
+def test_repeated_key_in_one_page_last_wins(store: StateStore) -> None:
+    assert store.upsert_snapshots([snap("1", fit=1), snap("2"), snap("1", fit=2)]) == 2
+    assert store.get_snapshots("hubspot", "contact", ["1"])["1"].fit == 2
+
+
 def test_snapshots_are_scoped_by_crm_and_object(store: StateStore) -> None:
     store.upsert_snapshots([snap("1"), snap("1", crm="salesforce", obj="Lead")])
     assert store.get_snapshots("hubspot", "contact", ["1"])["1"].crm == "hubspot"
@@ -323,3 +329,61 @@ def test_dead_letter_error_is_redacted(store: StateStore) -> None:
     )
     (d,) = store.open_dead_letters()
     assert "AQ0xyz" not in d.error and d.run_id is None and d.payload is None
+
+
+# --- concurrency --------------------------------------------------------------------------
+
+
+def test_two_writers_on_one_database_do_not_fail(store_url: str) -> None:
+    """A daemon and a CLI command (two stores, as two processes would) writing at once."""
+    stores = [StateStore.open(store_url), StateStore.open(store_url)]
+    errors: list[BaseException] = []
+
+    def work(s: StateStore, worker: int) -> None:
+        try:
+            run_id = s.start_run("sync")
+            for i in range(15):
+                s.upsert_snapshots([snap(f"{worker}-{i}"), snap("shared", fit=i)])
+                s.dead_letter(run_id, "hubspot", "contact", "shared", {"i": i}, "boom", 1)
+            s.finish_run(run_id, "ok", {}, 0)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(s, n)) for n, s in enumerate(stores)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    try:
+        assert errors == []
+        assert stores[0].count_snapshots() == 31
+        (dl,) = stores[1].open_dead_letters()
+        assert dl.attempts == 30
+    finally:
+        for s in stores:
+            if s.dialect == "postgresql":
+                with s.engine.begin() as conn:
+                    conn.execute(text("TRUNCATE snapshots, dead_letters, journal, runs CASCADE"))
+            s.close()
+
+
+def test_sqlite_iter_batches_seek_by_key_instead_of_rescanning(tmp_path: Any) -> None:
+    """Each batch must start with an index seek past the last key (guards a quadratic bug)."""
+    with StateStore.open(f"sqlite:///{tmp_path / 's.db'}") as s:
+        s.upsert_snapshots(snap(str(i)) for i in range(6))
+        statements: list[tuple[str, Any]] = []
+
+        def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+            if statement.lstrip().startswith("SELECT") and "FROM snapshots" in statement:
+                statements.append((statement, params))
+
+        event.listen(s.engine, "before_cursor_execute", capture)
+        for crm, obj in [(None, None), ("hubspot", None), ("hubspot", "contact")]:
+            statements.clear()
+            assert len(list(s.iter_snapshots(crm, obj, batch=2))) == 6
+            statement, params = statements[-1]
+            with s.engine.connect() as conn:
+                plan = " ".join(
+                    r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+                )
+            assert "PRIMARY KEY" in plan and ">" in plan, plan
