@@ -15,13 +15,9 @@ from typing import Any, Self
 
 from sqlalchemy import (
     Connection,
-    CursorResult,
     Engine,
-    Row,
     Table,
     and_,
-    create_engine,
-    event,
     func,
     insert,
     select,
@@ -29,11 +25,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
-from ..errors import ConfigError, redact
+from ..errors import redact
+from . import rows as conv
 from . import tables as t
+from .engine import IMMEDIATE, make_engine
 from .values import DeadLetter, JournalEntry, Run, RunKind, Snapshot, Watermark, require_aware
 
 __all__ = ["StateStore"]
@@ -41,50 +37,11 @@ __all__ = ["StateStore"]
 IN_CHUNK = 1_000
 """Ids per ``IN (…)`` list: under SQLite's old 999-variable limit with room for the keys."""
 
-# Column order _snapshot() unpacks; selected explicitly so table changes cannot shift it.
-_SNAPSHOT_ORDER = (
-    "crm", "object", "record_id", "fit", "engagement", "total", "grade", "route", "temperature",
-    "stage", "mql_at", "recycled_at", "recycle_reason", "lead_status_at_promotion", "scored_at",
-    "written", "record",
-)  # fmt: skip
-_SNAPSHOT_COLUMNS = [t.snapshots.c[name] for name in _SNAPSHOT_ORDER]
 _SNAPSHOT_KEY = ("crm", "object", "record_id")
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-_IMMEDIATE = "mqlsync_begin_immediate"
-
-
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers run beside a writer; FKs keep journal rows tied to runs.
-
-    The driver's own transaction handling is switched off so :func:`_sqlite_begin` decides
-    how each transaction starts.
-    """
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    for pragma in (
-        "journal_mode=WAL",
-        "foreign_keys=ON",
-        "synchronous=NORMAL",  # durable at checkpoints in WAL mode; far fewer fsyncs
-        "busy_timeout=10000",
-    ):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    """Write transactions take the write lock up front (``BEGIN IMMEDIATE``).
-
-    A deferred transaction that reads then writes (dead-letter merge, upserts) can fail with
-    SQLITE_BUSY when another process wrote in between; taking the lock first makes it wait
-    (busy_timeout) instead. Reads stay deferred so they never block on a writer.
-    """
-    immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class StateStore:
@@ -98,25 +55,12 @@ class StateStore:
         self.dialect = engine.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported state store database {self.dialect!r}")
-        self._writer = engine.execution_options(**{_IMMEDIATE: True})
+        self._writer = engine.execution_options(**{IMMEDIATE: True})
 
     @classmethod
     def open(cls, url: str, **engine_options: Any) -> StateStore:
         """Connect to ``url`` (a SQLAlchemy URL) and create missing tables."""
-        try:
-            parsed = make_url(url)
-        except ArgumentError as exc:
-            raise ConfigError(f"not a database URL: {exc}", key="[state] url") from None
-        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-            raise ConfigError(
-                f"unsupported database {parsed.get_backend_name()!r}; use sqlite:///FILE or "
-                "postgresql+psycopg://…",
-                key="[state] url",
-            )
-        engine = create_engine(parsed, **engine_options)
-        if parsed.get_backend_name() == "sqlite":
-            event.listen(engine, "connect", _sqlite_connect)
-            event.listen(engine, "begin", _sqlite_begin)
+        engine = make_engine(url, **engine_options)
         t.metadata.create_all(engine)
         return cls(engine)
 
@@ -211,7 +155,7 @@ class StateStore:
                     api_calls=0,
                 )
             )
-        return _new_id(result)
+        return conv.new_id(result)
 
     def finish_run(
         self,
@@ -244,7 +188,7 @@ class StateStore:
         """One run by id."""
         with self.engine.connect() as conn:
             row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).first()
-        return _run(row) if row else None
+        return conv.run(row) if row else None
 
     def recent_runs(self, limit: int = 20, *, kind: RunKind | None = None) -> list[Run]:
         """Newest runs first."""
@@ -252,7 +196,7 @@ class StateStore:
         if kind:
             query = query.where(t.runs.c.kind == kind)
         with self.engine.connect() as conn:
-            return [_run(row) for row in conn.execute(query)]
+            return [conv.run(row) for row in conn.execute(query)]
 
     # --- snapshots -------------------------------------------------------------------
 
@@ -264,11 +208,11 @@ class StateStore:
         with self.engine.connect() as conn:
             for start in range(0, len(unique), IN_CHUNK):
                 chunk = unique[start : start + IN_CHUNK]
-                query = select(*_SNAPSHOT_COLUMNS).where(
+                query = select(*conv.SNAPSHOT_COLUMNS).where(
                     s.crm == crm, s.object == obj, s.record_id.in_(chunk)
                 )
                 for row in conn.execute(query):
-                    snap = _snapshot(row)
+                    snap = conv.snapshot(row)
                     found[snap.record_id] = snap
         return found
 
@@ -277,7 +221,7 @@ class StateStore:
     ) -> int:
         """Insert or replace snapshots in one transaction (one page); returns how many."""
         # Last one wins for a key repeated in a page (PostgreSQL refuses to upsert a row twice).
-        rows = [_snapshot_row(s) for s in {s.key: s for s in snapshots}.values()]
+        rows = [conv.snapshot_row(s) for s in {s.key: s for s in snapshots}.values()]
         with self._conn(conn) as c:
             self._upsert(c, t.snapshots, rows, _SNAPSHOT_KEY)
         return len(rows)
@@ -293,7 +237,7 @@ class StateStore:
         """
         s = t.snapshots.c
         key = (s.crm, s.object, s.record_id)
-        base = select(*_SNAPSHOT_COLUMNS).order_by(*key).limit(batch)
+        base = select(*conv.SNAPSHOT_COLUMNS).order_by(*key).limit(batch)
         # The "after" predicate covers only key columns not pinned by equality: SQLite uses
         # just ``crm = ?`` from ``crm = ? AND (crm, object, id) > (…)`` and would re-scan the
         # CRM's rows from the start on every batch (quadratic over a million rows).
@@ -311,12 +255,12 @@ class StateStore:
                     cols[0] > after[0] if len(cols) == 1 else tuple_(*cols) > tuple_(*after)
                 )
             with self.engine.connect() as conn:
-                rows = conn.execute(query).all()
-            for row in rows:
-                yield _snapshot(row)
-            if len(rows) < batch:
+                page = conn.execute(query).all()
+            for row in page:
+                yield conv.snapshot(row)
+            if len(page) < batch:
                 return
-            after = [rows[-1][i] for i in free]
+            after = [page[-1][i] for i in free]
 
     def count_snapshots(self, crm: str | None = None) -> int:
         """Number of stored snapshots (for progress bars)."""
@@ -361,8 +305,8 @@ class StateStore:
                 .limit(batch)
             )
             with self.engine.connect() as conn:
-                rows = conn.execute(query).all()
-            for row in rows:
+                page = conn.execute(query).all()
+            for row in page:
                 yield JournalEntry(
                     row.crm,
                     row.object,
@@ -371,9 +315,9 @@ class StateStore:
                     t.loads(row.before),
                     t.loads(row.after),
                 )
-            if len(rows) < batch:
+            if len(page) < batch:
                 return
-            last_id = rows[-1].id
+            last_id = page[-1].id
 
     # --- dead letters ----------------------------------------------------------------
 
@@ -433,7 +377,7 @@ class StateStore:
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:
-            return [_dead_letter(row) for row in conn.execute(query)]
+            return [conv.dead_letter(row) for row in conn.execute(query)]
 
     def resolve_dead_letter(
         self,
@@ -452,73 +396,3 @@ class StateStore:
                 .values(resolved_at=at)
             )
             return bool(result.rowcount)
-
-
-def _snapshot_row(s: Snapshot) -> dict[str, Any]:
-    return {
-        "crm": s.crm,
-        "object": s.obj,
-        "record_id": s.record_id,
-        "fit": s.fit,
-        "engagement": s.engagement,
-        "total": s.total,
-        "grade": s.grade,
-        "route": s.route,
-        "temperature": s.temperature,
-        "stage": s.stage,
-        "mql_at": s.mql_at,
-        "recycled_at": s.recycled_at,
-        "recycle_reason": s.recycle_reason,
-        "lead_status_at_promotion": s.lead_status_at_promotion,
-        "scored_at": s.scored_at,
-        "written": t.dumps(s.written),
-        "record": t.dumps(s.record),
-    }
-
-
-def _snapshot(row: Sequence[Any]) -> Snapshot:
-    """Decode a row; positional unpacking in _SNAPSHOT_ORDER is much faster than row.attr."""
-    (c, o, rid, fit, eng, total, grade, route, temp, stage, mql, rec, reason, status, at, w, r) = (
-        row
-    )
-    return Snapshot(
-        c, o, rid, fit, eng, total, at, grade, route, temp, stage, mql, rec, reason, status,
-        t.loads(w), t.loads(r),
-    )  # fmt: skip
-
-
-def _run(row: Row[Any]) -> Run:
-    return Run(
-        id=row.id,
-        kind=row.kind,
-        crm=row.crm,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        status=row.status,
-        counts=t.loads(row.counts),
-        api_calls=row.api_calls,
-        error=row.error,
-    )
-
-
-def _dead_letter(row: Row[Any]) -> DeadLetter:
-    return DeadLetter(
-        id=row.id,
-        run_id=row.run_id,
-        crm=row.crm,
-        obj=row.object,
-        record_id=row.record_id,
-        payload=t.loads(row.payload),
-        error=row.error,
-        attempts=row.attempts,
-        created_at=row.created_at,
-        resolved_at=row.resolved_at,
-    )
-
-
-def _new_id(result: CursorResult[Any]) -> int:
-    """The autoincrement id of a single-row INSERT."""
-    key = result.inserted_primary_key
-    if key is None or key[0] is None:  # pragma: no cover - both dialects return the key
-        raise RuntimeError("database did not return the new row id")
-    return int(key[0])
