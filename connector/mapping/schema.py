@@ -288,6 +288,10 @@ class Lifecycle(Spec):
     stale_after_days: Annotated[float, Field(gt=0)] = 14
     cooldown_days: Annotated[float, Field(ge=0)] = 30
     stages: StageMaps = Field(default_factory=StageMaps)
+    hubspot_accepted_statuses: list[str] = Field(
+        default_factory=lambda: ["IN_PROGRESS", "CONNECTED", "OPEN_DEAL"]
+    )
+    """HubSpot has no SAL stage: an MQL with one of these lead statuses is sales-accepted."""
     salesforce_mql_status: str = "Marketing Qualified"
     salesforce_recycle_status: str = "Open - Not Contacted"
     salesforce_promotable_statuses: list[str] = Field(
@@ -310,6 +314,8 @@ def _hubspot_fields() -> dict[str, str]:
         "hs_email_optout": "email_opt_out",
         "hs_analytics_source": "source",
         "createdate": "created_at",
+        "tech_stack": "tech_stack",
+        "hubspot_owner_id": "owner",
     }
 
 
@@ -337,21 +343,66 @@ class SourceFields(Spec):
 
 
 class RollupActivity(Spec):
-    """A HubSpot contact rollup that becomes one activity at its companion date (design §6b)."""
+    """A HubSpot contact rollup that becomes one activity at its companion date (design §6b).
+
+    Entries are tried in file order and the first one that applies to a `date_property`
+    wins, so specific entries (a conversion named "Demo…") go before the general one.
+    """
 
     date_property: str
     type: str
     detail: dict[str, str] = Field(default_factory=dict)
     """Activity detail key → contact property that supplies its value."""
     when_property: str | None = None
-    when_contains: str | None = None
-    """Only when `when_property` contains this text (case-insensitive), e.g. a form's name."""
+    when_contains: list[str] | None = None
+    """Only when `when_property` contains one of these texts (case-insensitive)."""
+
+
+def _hubspot_rollups() -> list[RollupActivity]:
+    conversion = "recent_conversion_event_name"
+    first = "first_conversion_event_name"
+    rollups = []
+    for date, name in (("recent_conversion_date", conversion), ("first_conversion_date", first)):
+        for kind, words in (
+            ("demo_request", ["demo"]),
+            ("trial_signup", ["trial"]),
+            ("webinar_registration", ["webinar"]),
+            ("content_download", ["case study", "ebook", "whitepaper", "guide"]),
+        ):
+            rollups.append(
+                RollupActivity(
+                    date_property=date,
+                    type=kind,
+                    detail={"name": name},
+                    when_property=name,
+                    when_contains=words,
+                )
+            )
+        rollups.append(
+            RollupActivity(date_property=date, type="form_submission", detail={"form": name})
+        )
+    rollups += [
+        RollupActivity(
+            date_property="hs_analytics_last_visit_timestamp",
+            type="page_view",
+            detail={"url": "hs_analytics_last_url"},
+        ),
+        RollupActivity(
+            date_property="hs_analytics_first_visit_timestamp",
+            type="page_view",
+            detail={"url": "hs_analytics_first_url"},
+        ),
+        RollupActivity(date_property="hs_email_last_open_date", type="email_open"),
+        RollupActivity(date_property="hs_email_last_click_date", type="email_click"),
+        RollupActivity(date_property="hs_sales_email_last_replied", type="email_reply"),
+    ]
+    return rollups
 
 
 class SourceActivities(Spec):
-    """Extra activity sources beyond engagement objects, per CRM."""
+    """Extra activity sources beyond engagement objects, per CRM (defaults: design §6b)."""
 
-    hubspot: list[RollupActivity] = Field(default_factory=list)
+    hubspot: list[RollupActivity] = Field(default_factory=_hubspot_rollups)
 
 
 class MappingSpec(Spec):

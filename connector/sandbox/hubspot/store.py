@@ -170,6 +170,9 @@ class HubSpotStore:
                 values.setdefault("hs_meeting_start_time", ms)
             eng_row = add_engagement_row(self._loaded, kind, row, ms, values)
             self._last_ms = max(self._last_ms, ms)
+            # HubSpot updates the contact's activity rollups (last activity date) when an
+            # engagement is associated, which bumps the contact's lastmodifieddate too.
+            contacts.bump_modified(row, self.write_ms())
             self.version += 1
             return self.tables[kind].id_of(eng_row)
 

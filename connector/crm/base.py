@@ -1,0 +1,163 @@
+"""The one interface every CRM adapter implements; the sync loop knows nothing else.
+
+An adapter turns its CRM into a stream of canonical records (with the current values of
+mqlsync's write-back fields, so diffing needs no extra reads) and writes patches back in
+batches, reporting per-record outcomes. Field names here are *logical* (`fit`, `stage` …);
+each adapter maps them onto its CRM's names and formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from connector.records import LeadRecord
+from connector.state import Watermark
+
+WRITE_FIELDS: tuple[str, ...] = (
+    "fit",
+    "engagement",
+    "score",
+    "grade",
+    "route",
+    "temperature",
+    "reasons",
+    "scored_at",
+    "mql_at",
+    "recycle_reason",
+    "recycled_at",
+    "sla",
+)
+"""Logical write-back fields (design §6), in display order."""
+
+STAGE_FIELD = "stage"
+"""Logical name of the lifecycle stage; its values are canonical stages (design §5)."""
+
+TIMESTAMP_FIELDS = frozenset({"scored_at"})
+"""Fields that ride along with real changes but never cause a write on their own (§6)."""
+
+Value = str | int | None
+"""Write-back values in normalised form: integers, strings, None for empty."""
+
+Previous = Callable[[Sequence[str]], Mapping[str, tuple[datetime, LeadRecord]]]
+"""Look-up of what a previous run pulled: id → (modified time then, canonical record)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pulled:
+    """One record as read from the CRM, with what mqlsync can compare without another read."""
+
+    record: LeadRecord
+    current: Mapping[str, Value]
+    """Current values of the logical write-back fields (and `stage`), normalised."""
+    modified_at: datetime
+    """The CRM's last-modified time of the record (the watermark field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of pulled records; the sync commits state once per page."""
+
+    items: list[Pulled]
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """Changes to write to one record: logical field → new value (only changed fields)."""
+
+    object: str
+    record_id: str
+    values: Mapping[str, Value]
+    stage_backward: bool = False
+    """True when `stage` moves back (mql → lead): HubSpot must clear it first (§5)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one patch; `error` None means written."""
+
+    record_id: str
+    error: str | None = None
+    retriable: bool = False
+    modified_at: datetime | None = None
+    """The CRM's last-modified time after the write (our own echo, see `OwnWrites`)."""
+
+
+@dataclass(slots=True)
+class ProvisionReport:
+    """What `provision` found and did."""
+
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnWrites:
+    """When this adapter last wrote, so the next pull can skip its own echoes.
+
+    Our writes bump the CRM's last-modified time; without this, every sync would re-read
+    every record it wrote in the previous one.
+    """
+
+    started: datetime
+    finished: datetime
+    token: str
+    """The value written to `scored_at` by that run."""
+
+    def to_json(self) -> dict[str, str]:
+        """Serialised for the state store."""
+        return {
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat(),
+            "token": self.token,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OwnWrites:
+        """Inverse of `to_json`."""
+        return cls(
+            datetime.fromisoformat(data["started"]),
+            datetime.fromisoformat(data["finished"]),
+            str(data["token"]),
+        )
+
+
+class CrmAdapter(Protocol):
+    """A CRM as the sync loop sees it (HubSpot, Salesforce, or their sandboxes)."""
+
+    kind: str
+    """`hubspot` or `salesforce`: the `crm` of the records it yields."""
+    objects: tuple[str, ...]
+    """Object kinds synced, e.g. `("contact",)` or `("lead", "contact")`."""
+    watermark_field: str
+    write_batch_size: int
+
+    @property
+    def api_calls(self) -> int:
+        """HTTP requests made so far (for run history and benchmarks)."""
+        ...
+
+    def provision(self, *, dry_run: bool = False) -> ProvisionReport:
+        """Create mqlsync's fields in the CRM if missing; idempotent."""
+        ...
+
+    def pull(
+        self,
+        obj: str,
+        watermark: Watermark,
+        own_writes: OwnWrites | None = None,
+        previous: Previous | None = None,
+    ) -> Iterator[Page]:
+        """Stream records changed since `watermark.since`, skipping `own_writes` echoes.
+
+        `previous` tells what an earlier run pulled; a record whose modified time is
+        unchanged reuses that record's activities instead of reading them again.
+        """
+        ...
+
+    def write(self, obj: str, patches: list[Patch]) -> list[Outcome]:
+        """Write one batch (≤ `write_batch_size`) and report every patch's outcome."""
+        ...

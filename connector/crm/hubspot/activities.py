@@ -1,0 +1,139 @@
+"""HubSpot activity sources → canonical activities (design §6b).
+
+Engagement objects come from associations v4 batch reads (≤ 1,000 contacts a call) and
+engagement batch reads (≤ 100 a call) for a whole block of contacts at once — never per
+contact (the N+1 pattern style.md warns about). Rollup properties with a companion date
+add one activity each, as the mapping's `[[source_activities.hubspot]]` entries say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from connector.crm.hubspot.client import HubSpotCalls
+from connector.crm.values import parse_instant
+from connector.mapping.schema import RollupActivity
+from connector.records import Activity
+
+ENGAGEMENTS: dict[str, tuple[str, ...]] = {
+    "meetings": ("hs_timestamp", "hs_meeting_start_time", "hs_meeting_title"),
+    "calls": ("hs_timestamp", "hs_call_title"),
+    "emails": ("hs_timestamp", "hs_email_direction", "hs_email_subject"),
+}
+"""Engagement types that become activities; notes and tasks are not activities (§6b)."""
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def associated(
+    calls: HubSpotCalls, to_type: str, contact_ids: Sequence[str], batch: int = 1000
+) -> dict[str, list[str]]:
+    """contact id → ids of associated `to_type` objects, via associations v4 batch reads."""
+    api = calls.client.crm.associations.v4.batch_api
+    found: dict[str, list[str]] = {}
+    for chunk in _chunks(contact_ids, batch):
+        body = {"inputs": [{"id": cid} for cid in chunk]}
+        page = calls.call(
+            f"read contact→{to_type} associations",
+            api.get_page,
+            from_object_type="contacts",
+            to_object_type=to_type,
+            batch_input_public_fetch_associations_batch_request=body,
+        )
+        for row in page.results or ():
+            found[str(row._from.id)] = [str(t.to_object_id) for t in row.to or ()]
+    return found
+
+
+def read_objects(
+    calls: HubSpotCalls,
+    object_type: str,
+    ids: Sequence[str],
+    properties: Sequence[str],
+    batch: int = 100,
+) -> dict[str, Mapping[str, Any]]:
+    """id → properties of CRM objects, via batch reads of ≤ `batch` ids."""
+    api = calls.client.crm.objects.batch_api
+    out: dict[str, Mapping[str, Any]] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids)), batch):
+        body = {"inputs": [{"id": i} for i in chunk], "properties": list(properties)}
+        page = calls.call(
+            f"read {object_type}",
+            api.read,
+            object_type=object_type,
+            batch_read_input_simple_public_object_id=body,
+        )
+        for obj in page.results or ():
+            out[str(obj.id)] = obj.properties or {}
+    return out
+
+
+def engagement_activity(kind: str, props: Mapping[str, Any]) -> Activity | None:
+    """One engagement object as a canonical activity at its `hs_timestamp`."""
+    at = parse_instant(props.get("hs_timestamp") or props.get("hs_meeting_start_time"))
+    if at is None:
+        return None
+    if kind == "meetings":
+        return Activity("meeting", at, {"title": props.get("hs_meeting_title") or ""})
+    if kind == "calls":
+        return Activity("call", at, {"title": props.get("hs_call_title") or ""})
+    direction = str(props.get("hs_email_direction") or "").upper()
+    subject = {"subject": props.get("hs_email_subject") or ""}
+    return Activity("email_reply" if direction == "INCOMING_EMAIL" else "sales_touch", at, subject)
+
+
+def engagement_activities(
+    calls: HubSpotCalls, contact_ids: Sequence[str], assoc_batch: int, read_batch: int
+) -> dict[str, list[Activity]]:
+    """contact id → activities from its meetings, calls and emails."""
+    out: dict[str, list[Activity]] = {cid: [] for cid in contact_ids}
+    for kind, properties in ENGAGEMENTS.items():
+        links = associated(calls, kind, contact_ids, assoc_batch)
+        ids = [eid for eids in links.values() for eid in eids]
+        if not ids:
+            continue
+        objects = read_objects(calls, kind, ids, properties, read_batch)
+        for cid, eids in links.items():
+            for eid in eids:
+                props = objects.get(eid)
+                activity = engagement_activity(kind, props) if props is not None else None
+                if activity is not None:
+                    out.setdefault(cid, []).append(activity)
+    return out
+
+
+def rollup_properties(rollups: Sequence[RollupActivity]) -> list[str]:
+    """Contact properties the rollups read (to request them in the search)."""
+    names: dict[str, None] = {}
+    for r in rollups:
+        names[r.date_property] = None
+        names.update(dict.fromkeys(r.detail.values()))
+        if r.when_property:
+            names[r.when_property] = None
+    return list(names)
+
+
+def rollup_activities(
+    props: Mapping[str, Any], rollups: Sequence[RollupActivity]
+) -> list[Activity]:
+    """Activities from contact rollups: the first applicable entry per date property."""
+    done: set[str] = set()
+    out = []
+    for r in rollups:
+        if r.date_property in done:
+            continue
+        at = parse_instant(props.get(r.date_property))
+        if at is None:
+            continue
+        if r.when_property is not None:
+            text = str(props.get(r.when_property) or "").casefold()
+            if not any(word.casefold() in text for word in r.when_contains or ()):
+                continue
+        done.add(r.date_property)
+        detail = {key: props.get(name) or "" for key, name in r.detail.items()}
+        out.append(Activity(r.type, at, detail))
+    return out

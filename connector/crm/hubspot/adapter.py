@@ -1,0 +1,312 @@
+"""HubSpot behind the `CrmAdapter` protocol: contacts in, scores and stages out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from connector.crm.base import (
+    STAGE_FIELD,
+    Outcome,
+    OwnWrites,
+    Page,
+    Patch,
+    Previous,
+    ProvisionReport,
+    Pulled,
+    Value,
+)
+from connector.crm.hubspot.activities import (
+    associated,
+    engagement_activities,
+    read_objects,
+    rollup_activities,
+    rollup_properties,
+)
+from connector.crm.hubspot.client import HubSpotCalls
+from connector.crm.hubspot.fields import (
+    GROUP,
+    GROUP_LABEL,
+    MODIFIED,
+    STAGE_PROPERTY,
+    hubspot_value,
+    property_specs,
+)
+from connector.crm.hubspot.search import ContactSearch, changed_since
+from connector.crm.values import normalise, parse_instant
+from connector.errors import FatalSyncError
+from connector.mapping.schema import MappingSpec
+from connector.records import LeadRecord
+from connector.state import Watermark
+
+log = logging.getLogger(__name__)
+
+COMPANY_PROPERTIES = ("domain", "name", "numberofemployees", "industry", "annualrevenue")
+
+
+def _uses_account(spec: MappingSpec) -> bool:
+    def walk(cond: Any) -> bool:
+        if cond.account is not None:
+            return True
+        return any(walk(c) for c in (cond.any or cond.all or ()))
+
+    return any(walk(r) for r in (*spec.rules, *spec.gates))
+
+
+class HubSpotAdapter:
+    """Pulls changed contacts with their activities; writes mqlsync properties in batches."""
+
+    kind = "hubspot"
+    objects: tuple[str, ...] = ("contact",)
+    watermark_field = MODIFIED
+
+    def __init__(
+        self,
+        calls: HubSpotCalls,
+        mapping: MappingSpec,
+        *,
+        page_size: int = 200,
+        write_batch_size: int = 100,
+        read_batch_size: int = 100,
+        association_batch_size: int = 1000,
+        prefix: str = "mqlsync_",
+    ) -> None:
+        self.calls = calls
+        self.mapping = mapping
+        self.page_size = page_size
+        self.write_batch_size = write_batch_size
+        self.read_batch_size = read_batch_size
+        self.association_batch_size = association_batch_size
+        self.specs = property_specs(prefix)
+        self.names = {s.field: s.name for s in self.specs}
+        self.fields = dict(mapping.source_fields.hubspot)
+        self.rollups = mapping.source_activities.hubspot
+        stages = mapping.lifecycle.stages.hubspot.model_dump()
+        self.stage_value = {k: v for k, v in stages.items() if v}
+        self.stage_of_value = {v.lower(): k for k, v in self.stage_value.items()}
+        self.accepted = {s.casefold() for s in mapping.lifecycle.hubspot_accepted_statuses}
+        self.with_account = _uses_account(mapping)
+
+    @property
+    def api_calls(self) -> int:
+        """HTTP requests made so far."""
+        return self.calls.calls
+
+    @property
+    def token_property(self) -> str:
+        """The property whose written value identifies a run's own writes."""
+        return self.names["scored_at"]
+
+    # ------------------------------------------------------------------ provision
+    def provision(self, *, dry_run: bool = False) -> ProvisionReport:
+        """Create the `mqlsync` property group and the §6 properties that are missing."""
+        report = ProvisionReport()
+        props = self.calls.client.crm.properties
+        groups = self.calls.call(
+            "list property groups", props.groups_api.get_all, object_type="contacts"
+        )
+        if GROUP in {g.name for g in groups.results or ()}:
+            report.existing.append(f"group {GROUP}")
+        else:
+            if not dry_run:
+                body = {"name": GROUP, "label": GROUP_LABEL, "displayOrder": -1}
+                self.calls.call(
+                    "create property group",
+                    props.groups_api.create,
+                    object_type="contacts",
+                    property_group_create=body,
+                )
+            report.created.append(f"group {GROUP}")
+        existing = self.calls.call(
+            "list properties", props.core_api.get_all, object_type="contacts"
+        )
+        by_name = {p.name: p for p in existing.results or ()}
+        for spec in self.specs:
+            found = by_name.get(spec.name)
+            if found is None:
+                if not dry_run:
+                    self.calls.call(
+                        f"create property {spec.name}",
+                        props.core_api.create,
+                        object_type="contacts",
+                        property_create=spec.create_body(),
+                    )
+                report.created.append(spec.name)
+            elif found.type != spec.type:
+                report.problems.append(
+                    f"{spec.name} exists with type {found.type}, expected {spec.type}: "
+                    "rename it or set another prefix"
+                )
+            else:
+                report.existing.append(spec.name)
+        return report
+
+    # ----------------------------------------------------------------------- pull
+    def _search_properties(self) -> list[str]:
+        names = dict.fromkeys(
+            [*self.fields, *rollup_properties(self.rollups), *self.names.values()]
+        )
+        names.update(dict.fromkeys([STAGE_PROPERTY, "hs_lead_status", MODIFIED]))
+        return list(names)
+
+    def pull(
+        self,
+        obj: str,
+        watermark: Watermark,
+        own_writes: OwnWrites | None = None,
+        previous: Previous | None = None,
+    ) -> Iterator[Page]:
+        """Stream contacts modified since `watermark.since`, in pages of `page_size`."""
+        groups = changed_since(watermark.since, own_writes, self.token_property)
+        search = ContactSearch(self.calls, groups, self._search_properties(), self.page_size)
+        block: list[Any] = []
+        for results in search.pages():
+            block.extend(results)
+            if len(block) >= self.association_batch_size:
+                yield from self._pages(block, previous)
+                block = []
+        if block:
+            yield from self._pages(block, previous)
+
+    def _pages(self, contacts: list[Any], previous: Previous | None) -> Iterator[Page]:
+        ids = [str(c.id) for c in contacts]
+        known = previous(ids) if previous is not None else {}
+        modified = {str(c.id): self._modified(c) for c in contacts}
+        fresh = [cid for cid in ids if cid not in known or known[cid][0] != modified[cid]]
+        activities = (
+            engagement_activities(
+                self.calls, fresh, self.association_batch_size, self.read_batch_size
+            )
+            if fresh
+            else {}
+        )
+        accounts = self._accounts(fresh) if self.with_account and fresh else {}
+        items = []
+        for contact in contacts:
+            cid = str(contact.id)
+            props = contact.properties or {}
+            reuse = known.get(cid) if cid not in activities else None
+            record = self._record(cid, props, activities.get(cid, []), accounts.get(cid), reuse)
+            items.append(Pulled(record, self._current(props), modified[cid]))
+        for start in range(0, len(items), self.page_size):
+            yield Page(items[start : start + self.page_size])
+
+    def _modified(self, contact: Any) -> datetime:
+        props = contact.properties or {}
+        at = parse_instant(props.get(MODIFIED)) or parse_instant(contact.updated_at)
+        if at is None:
+            raise FatalSyncError(f"contact {contact.id} has no {MODIFIED}")
+        return at
+
+    def _accounts(self, contact_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        links = associated(self.calls, "companies", contact_ids, self.association_batch_size)
+        company_ids = [ids[0] for ids in links.values() if ids]
+        companies = read_objects(
+            self.calls, "companies", company_ids, COMPANY_PROPERTIES, self.read_batch_size
+        )
+        out = {}
+        for cid, ids in links.items():
+            if ids and ids[0] in companies:
+                props = companies[ids[0]]
+                out[cid] = {"id": ids[0], **{k: props.get(k) for k in COMPANY_PROPERTIES}}
+        return out
+
+    def _stage(self, props: Mapping[str, Any]) -> str | None:
+        value = str(props.get(STAGE_PROPERTY) or "").strip().lower()
+        if not value:
+            return None
+        stage = self.stage_of_value.get(value, value)
+        status = str(props.get("hs_lead_status") or "").casefold()
+        if stage == "mql" and status in self.accepted:
+            return "sal"  # HubSpot has no SAL stage: sales accepted by working the lead
+        return stage
+
+    def _record(
+        self,
+        cid: str,
+        props: Mapping[str, Any],
+        engagements: list[Any],
+        account: dict[str, Any] | None,
+        reuse: tuple[datetime, LeadRecord] | None,
+    ) -> LeadRecord:
+        canonical: dict[str, Any] = {}
+        for name, field in self.fields.items():
+            value = props.get(name)
+            if value not in (None, ""):
+                canonical[field] = value
+        canonical["lifecycle_stage"] = self._stage(props)
+        if reuse is not None:
+            old = reuse[1]
+            return LeadRecord(cid, self.kind, "contact", canonical, old.activities, old.account)
+        activities = (*engagements, *rollup_activities(props, self.rollups))
+        return LeadRecord(cid, self.kind, "contact", canonical, activities, account)
+
+    def _current(self, props: Mapping[str, Any]) -> dict[str, Value]:
+        current = {f: normalise(f, props.get(name)) for f, name in self.names.items()}
+        current[STAGE_FIELD] = self._stage(props)
+        return current
+
+    # ---------------------------------------------------------------------- write
+    def write(self, obj: str, patches: list[Patch]) -> list[Outcome]:
+        """Batch-update ≤ 100 contacts; backward stage moves clear first, then set (§5)."""
+        inputs, second = [], {}
+        for patch in patches:
+            props = {
+                self.names[f]: hubspot_value(v) for f, v in patch.values.items() if f != STAGE_FIELD
+            }
+            if STAGE_FIELD in patch.values:
+                value = self.stage_value.get(str(patch.values[STAGE_FIELD]), "")
+                props[STAGE_PROPERTY] = "" if patch.stage_backward else value
+                if patch.stage_backward:
+                    second[patch.record_id] = value
+            inputs.append({"id": patch.record_id, "properties": props})
+        outcomes = self._update(inputs)
+        if second:
+            ok = [rid for rid in second if outcomes[rid].error is None]
+            retry = [{"id": rid, "properties": {STAGE_PROPERTY: second[rid]}} for rid in ok]
+            for rid, outcome in self._update(retry, verify=second).items():
+                outcomes[rid] = outcome
+        return [outcomes[p.record_id] for p in patches]
+
+    def _update(
+        self, inputs: list[dict[str, Any]], verify: Mapping[str, str] | None = None
+    ) -> dict[str, Outcome]:
+        if not inputs:
+            return {}
+        api = self.calls.client.crm.contacts.batch_api
+        res = self.calls.call(
+            "update contacts",
+            api.update,
+            batch_input_simple_public_object_batch_input={"inputs": inputs},
+        )
+        outcomes: dict[str, Outcome] = {}
+        for result in res.results or ():
+            rid = str(result.id)
+            at = parse_instant(result.updated_at) or parse_instant(
+                (result.properties or {}).get(MODIFIED)
+            )
+            outcomes[rid] = Outcome(rid, modified_at=at)
+            if verify is not None and rid in verify:
+                got = str((result.properties or {}).get(STAGE_PROPERTY) or "")
+                if got.lower() != verify[rid].lower():
+                    outcomes[rid] = Outcome(
+                        rid,
+                        f"lifecyclestage is {got!r} after clear-then-set, expected {verify[rid]!r}",
+                        retriable=True,
+                        modified_at=at,
+                    )
+        for error in getattr(res, "errors", None) or ():
+            context = error.context or {}
+            category = str(error.category or "")
+            message = f"{category}: {error.message}"
+            for rid in context.get("ids") or ():
+                outcomes[str(rid)] = Outcome(
+                    str(rid), message, retriable=category not in ("VALIDATION_ERROR",)
+                )
+        for item in inputs:
+            outcomes.setdefault(
+                str(item["id"]), Outcome(str(item["id"]), "no result for this input", True)
+            )
+        return outcomes

@@ -1,0 +1,84 @@
+"""Normalising write-back values so that "no real change" never becomes a write.
+
+CRMs hand back strings ("35", "35.0", "2026-10-30T12:00:00.000Z", "") for what mqlsync
+wrote as numbers and datetimes. Both the desired and the current value go through the
+same normaliser per field kind before they are compared (design §6).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from connector.crm.base import Value
+
+Kind = Literal["int", "text", "datetime"]
+
+FIELD_KINDS: dict[str, Kind] = {
+    "fit": "int",
+    "engagement": "int",
+    "score": "int",
+    "grade": "text",
+    "route": "text",
+    "temperature": "text",
+    "reasons": "text",
+    "scored_at": "datetime",
+    "mql_at": "datetime",
+    "recycle_reason": "text",
+    "recycled_at": "datetime",
+    "sla": "text",
+    "stage": "text",
+}
+
+
+def format_instant(at: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and `Z`: the form HubSpot returns and we compare."""
+    utc = at.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_instant(value: object) -> datetime | None:
+    """A CRM datetime (ISO string or epoch milliseconds) as an aware datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value).strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, UTC)
+    try:
+        at = datetime.fromisoformat(text.replace("+0000", "+00:00"))
+    except ValueError:
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def normalise(field: str, value: object) -> Value:
+    """One comparable form per field kind: int, stripped text, or ms-precision UTC text."""
+    if value is None:
+        return None
+    kind = FIELD_KINDS.get(field, "text")
+    if kind == "int":
+        try:
+            return round(float(str(value)))
+        except ValueError:
+            return None
+    if kind == "datetime":
+        at = parse_instant(value)
+        return None if at is None else format_instant(at)
+    text = str(value).strip()
+    return text or None
+
+
+def changed_fields(
+    desired: dict[str, Value], current: dict[str, Value], ignore: frozenset[str]
+) -> dict[str, Value]:
+    """Fields whose normalised desired value differs from the current one.
+
+    Returns an empty dict when only `ignore`d fields (timestamps) differ, so a record
+    whose score did not change is not written at all.
+    """
+    diff = {f: v for f, v in desired.items() if normalise(f, v) != normalise(f, current.get(f))}
+    if diff.keys() <= ignore:
+        return {}
+    return diff

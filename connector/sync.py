@@ -1,0 +1,392 @@
+"""The sync loop: pull → score → decide → diff → write → checkpoint (design §1).
+
+CRM-agnostic: it talks to a `CrmAdapter` only. Per page it scores every record under the
+lifecycle rules, writes only fields whose value really changes, retries failed records
+once, dead-letters the rest, and commits snapshots + journal in one transaction. The
+watermark moves once the whole pull is durable, and never past a failed record.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connector.crm.base import (
+    STAGE_FIELD,
+    TIMESTAMP_FIELDS,
+    CrmAdapter,
+    Outcome,
+    OwnWrites,
+    Patch,
+    Pulled,
+    Value,
+)
+from connector.crm.values import changed_fields, format_instant, normalise, parse_instant
+from connector.lifecycle import Decision, Memory, evaluate
+from connector.records import LeadRecord, parse_record
+from connector.scoring import CompiledMapping, ScoreResult
+from connector.state import JournalEntry, Snapshot, StateStore, Watermark
+
+log = logging.getLogger(__name__)
+
+REASONS_LIMIT = 1000
+OWN_FROM, OWN_TO, OWN_TOKEN = (
+    "mqlsync:own_writes_from",
+    "mqlsync:own_writes_to",
+    "mqlsync:own_writes_token",
+)
+"""Watermark rows that remember the last run's write window in CRM time, and the
+`scored_at` it wrote (see `OwnWrites`)."""
+
+Progress = Callable[[int, int | None], None]
+
+
+def format_reasons(result: ScoreResult, limit: int = REASONS_LIMIT) -> str:
+    """Top reasons as one line a rep can read in the CRM, cut at whole reasons."""
+    parts = [f"review: {g.reason} ({g.evidence})" for g in result.gates]
+    parts += [f"{r.points:+d} {r.rule}: {r.evidence}" for r in result.reasons]
+    text = ""
+    for part in parts:
+        candidate = f"{text}; {part}" if text else part
+        if len(candidate) > limit:
+            break
+        text = candidate
+    return text
+
+
+def desired_values(result: ScoreResult, decision: Decision, now: datetime) -> dict[str, Value]:
+    """The write-back fields (design §6) for one scored and decided record."""
+    memory = decision.memory
+    values: dict[str, Value] = {
+        "fit": result.fit,
+        "engagement": result.engagement,
+        "score": result.total,
+        "grade": result.grade,
+        "route": result.route,
+        "temperature": result.temperature,
+        "reasons": format_reasons(result) or None,
+        "scored_at": format_instant(now),
+        "mql_at": format_instant(memory.mql_at) if memory.mql_at else None,
+        "recycle_reason": memory.recycle_reason,
+        "recycled_at": format_instant(memory.recycled_at) if memory.recycled_at else None,
+        "sla": decision.sla or None,
+    }
+    if decision.stage_changed:
+        values[STAGE_FIELD] = decision.stage
+    return values
+
+
+def memory_of(snapshot: Snapshot | None) -> Memory:
+    """Lifecycle memory from the state snapshot (empty before the first sync)."""
+    if snapshot is None:
+        return Memory()
+    return Memory(
+        stage=snapshot.stage,
+        mql_at=snapshot.mql_at,
+        status_at_promotion=snapshot.lead_status_at_promotion,
+        recycled_at=snapshot.recycled_at,
+        recycle_reason=snapshot.recycle_reason,
+    )
+
+
+@dataclass(slots=True)
+class PlannedChange:
+    """One field a sync would change (for `plan`)."""
+
+    record_id: str
+    field: str
+    before: Value
+    after: Value
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """What a run did, for the run history, `demo` and `plan`."""
+
+    run_id: int | None = None
+    pulled: int = 0
+    changed: int = 0
+    written: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    promoted: int = 0
+    recycled: int = 0
+    mqls: int = 0
+    api_calls: int = 0
+    seconds: float = 0.0
+    routes: Counter[str] = field(default_factory=Counter)
+    grades: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    planned: list[PlannedChange] = field(default_factory=list)
+    stopped: str | None = None
+    """Why the run stopped early (e.g. daily limit), if it did."""
+
+    def counts(self) -> dict[str, int]:
+        """Counters for the run history."""
+        return {
+            "pulled": self.pulled,
+            "changed": self.changed,
+            "written": self.written,
+            "failed": self.failed,
+            "dead_lettered": self.dead_lettered,
+            "promoted": self.promoted,
+            "recycled": self.recycled,
+            "mqls": self.mqls,
+        }
+
+
+@dataclass(slots=True)
+class _Scored:
+    pulled: Pulled
+    result: ScoreResult
+    decision: Decision
+    desired: dict[str, Value]
+    patch: Patch | None
+
+
+class Sync:
+    """One configured sync: an adapter, a compiled mapping and a state store."""
+
+    def __init__(
+        self,
+        adapter: CrmAdapter,
+        mapping: CompiledMapping,
+        store: StateStore,
+        *,
+        lookback: timedelta = timedelta(minutes=10),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.adapter = adapter
+        self.mapping = mapping
+        self.store = store
+        self.lookback = lookback
+        self.clock = clock
+
+    # ------------------------------------------------------------------ state helpers
+    def _watermark(self, obj: str) -> Watermark:
+        field_ = self.adapter.watermark_field
+        found = self.store.get_watermark(self.adapter.kind, obj, field_, lookback=self.lookback)
+        return found or Watermark.initial(field_, self.lookback)
+
+    def _own_writes(self, obj: str) -> OwnWrites | None:
+        kind = self.adapter.kind
+        start = self.store.get_watermark(kind, obj, OWN_FROM)
+        end = self.store.get_watermark(kind, obj, OWN_TO)
+        token = self.store.get_watermark(kind, obj, OWN_TOKEN)
+        if start is None or end is None or token is None:
+            return None
+        return OwnWrites(start.value, end.value, _token(token.value))
+
+    def _previous(self, obj: str) -> Callable[[Sequence[str]], Mapping[str, Any]]:
+        def lookup(ids: Sequence[str]) -> dict[str, tuple[datetime, LeadRecord]]:
+            found = {}
+            for rid, snap in self.store.get_snapshots(self.adapter.kind, obj, ids).items():
+                at = parse_instant(snap.written.get("modified_at"))
+                if at is not None and snap.record:
+                    found[rid] = (at, parse_record(snap.record))
+            return found
+
+        return lookup
+
+    # -------------------------------------------------------------------------- run
+    def run(self, *, dry_run: bool = False, progress: Progress | None = None) -> RunSummary:
+        """One incremental sync of every object; `dry_run` writes nothing (the plan)."""
+        started = time.monotonic()
+        now = self.clock()
+        calls_before = self.adapter.api_calls
+        summary = RunSummary()
+        if not dry_run:
+            summary.run_id = self.store.start_run("sync", crm=self.adapter.kind, started_at=now)
+        status, error = "ok", None
+        try:
+            for obj in self.adapter.objects:
+                self._sync_object(obj, now, dry_run, summary, progress)
+        except Exception as exc:
+            status, error = "failed", str(exc)
+            raise
+        finally:
+            summary.api_calls = self.adapter.api_calls - calls_before
+            summary.seconds = time.monotonic() - started
+            if summary.run_id is not None:
+                self.store.finish_run(
+                    summary.run_id, status, summary.counts(), summary.api_calls, error
+                )
+        return summary
+
+    def _sync_object(
+        self,
+        obj: str,
+        now: datetime,
+        dry_run: bool,
+        summary: RunSummary,
+        progress: Progress | None,
+    ) -> None:
+        watermark = self._watermark(obj)
+        own = self._own_writes(obj)
+        max_seen: datetime | None = None
+        oldest_failed: datetime | None = None
+        window: list[datetime] = []
+        pages = self.adapter.pull(obj, watermark, own, self._previous(obj))
+        for page in pages:
+            scored = self._score_page(obj, page.items, now, summary)
+            for item in page.items:
+                max_seen = max(max_seen or item.modified_at, item.modified_at)
+            if dry_run:
+                summary.planned.extend(_planned(scored))
+            else:
+                failed = self._write_page(obj, scored, now, summary, window)
+                for at in failed:
+                    oldest_failed = min(oldest_failed or at, at)
+            if progress is not None:
+                progress(summary.pulled, None)
+        if dry_run:
+            return
+        if oldest_failed is not None and max_seen is not None:
+            max_seen = min(max_seen, oldest_failed)  # re-read failed records next time
+        with self.store.transaction() as conn:
+            kind = self.adapter.kind
+            self.store.save_watermark(kind, obj, watermark.advance(max_seen, now), conn=conn)
+            if window:
+                marks = {OWN_FROM: min(window), OWN_TO: max(window), OWN_TOKEN: now}
+                for name, value in marks.items():
+                    self.store.save_watermark(kind, obj, Watermark(name, value), conn=conn)
+
+    def _score_page(
+        self, obj: str, items: list[Pulled], now: datetime, summary: RunSummary
+    ) -> list[_Scored]:
+        snaps = self.store.get_snapshots(self.adapter.kind, obj, [i.record.id for i in items])
+        out = []
+        for item in items:
+            result, decision = evaluate(
+                item.record, self.mapping, memory_of(snaps.get(item.record.id)), now
+            )
+            desired = desired_values(result, decision, now)
+            diff = changed_fields(desired, dict(item.current), TIMESTAMP_FIELDS)
+            backward = decision.action in ("recycle_rejected", "recycle_stale")
+            patch = Patch(obj, item.record.id, diff, backward) if diff else None
+            out.append(_Scored(item, result, decision, desired, patch))
+            summary.pulled += 1
+            summary.changed += patch is not None
+            summary.mqls += result.is_mql
+            summary.promoted += decision.action == "promote"
+            summary.recycled += backward
+            summary.routes[result.route] += 1
+            if result.grade:
+                summary.grades[result.grade] += 1
+            for reason in result.reasons[:3]:
+                summary.reasons[reason.rule] += 1
+        return out
+
+    def _write_all(self, obj: str, patches: list[Patch]) -> dict[str, Outcome]:
+        outcomes: dict[str, Outcome] = {}
+        size = self.adapter.write_batch_size
+        for start in range(0, len(patches), size):
+            batch = patches[start : start + size]
+            outcomes.update((o.record_id, o) for o in self.adapter.write(obj, batch))
+        return outcomes
+
+    def _write_page(
+        self,
+        obj: str,
+        scored: list[_Scored],
+        now: datetime,
+        summary: RunSummary,
+        window: list[datetime],
+    ) -> list[datetime]:
+        """Write a page's patches, retry failures once, dead-letter the rest, commit state.
+
+        Returns the modified times of records that could not be written.
+        """
+        patches = [s.patch for s in scored if s.patch is not None]
+        outcomes = self._write_all(obj, patches)
+        retry = [p for p in patches if outcomes[p.record_id].error]
+        if retry:
+            log.warning("retrying %d record(s) that failed to write", len(retry))
+            outcomes.update(self._write_all(obj, retry))
+        failed_at: list[datetime] = []
+        snapshots: list[Snapshot] = []
+        journal: list[JournalEntry] = []
+        kind = self.adapter.kind
+        for item in scored:
+            rid = item.pulled.record.id
+            outcome = outcomes.get(rid)
+            if outcome is not None and outcome.error:
+                summary.failed += 1
+                failed_at.append(item.pulled.modified_at)
+                continue
+            modified = item.pulled.modified_at
+            if outcome is not None:
+                summary.written += 1
+                modified = outcome.modified_at or modified
+                window.append(modified)
+                assert item.patch is not None
+                journal.extend(
+                    JournalEntry(kind, obj, rid, f, item.pulled.current.get(f), v)
+                    for f, v in item.patch.values.items()
+                )
+            snapshots.append(self._snapshot(obj, item, now, modified))
+        with self.store.transaction() as conn:
+            self.store.upsert_snapshots(snapshots, conn=conn)
+            if journal and summary.run_id is not None:
+                self.store.journal(summary.run_id, journal, conn=conn)
+        for patch in retry:
+            outcome = outcomes[patch.record_id]
+            if outcome.error:
+                summary.dead_lettered += 1
+                self.store.dead_letter(
+                    run_id=summary.run_id,
+                    crm=kind,
+                    obj=obj,
+                    record_id=patch.record_id,
+                    payload=dict(patch.values),
+                    error=outcome.error,
+                    attempts=2,
+                )
+        return failed_at
+
+    def _snapshot(self, obj: str, item: _Scored, now: datetime, modified: datetime) -> Snapshot:
+        result, memory = item.result, item.decision.memory
+        written: dict[str, Any] = {
+            f: normalise(f, v) for f, v in item.desired.items() if f != STAGE_FIELD
+        }
+        written["modified_at"] = format_instant(modified)
+        return Snapshot(
+            crm=self.adapter.kind,
+            obj=obj,
+            record_id=item.pulled.record.id,
+            fit=result.fit,
+            engagement=result.engagement,
+            total=result.total,
+            scored_at=now,
+            grade=result.grade,
+            route=result.route,
+            temperature=result.temperature,
+            stage=item.decision.stage,
+            mql_at=memory.mql_at,
+            recycled_at=memory.recycled_at,
+            recycle_reason=memory.recycle_reason,
+            lead_status_at_promotion=memory.status_at_promotion,
+            written=written,
+            record=item.pulled.record.to_json(),
+        )
+
+
+def _token(at: datetime) -> str:
+    """The `scored_at` a run wrote, as CRM filters compare datetimes (epoch ms)."""
+    return str(round(at.timestamp() * 1000))
+
+
+def _planned(scored: Iterable[_Scored]) -> list[PlannedChange]:
+    out = []
+    for item in scored:
+        if item.patch is None:
+            continue
+        for f, value in item.patch.values.items():
+            before = item.pulled.current.get(f)
+            out.append(PlannedChange(item.pulled.record.id, f, before, normalise(f, value)))
+    return out

@@ -1,0 +1,57 @@
+"""Fixtures that run mqlsync against the HubSpot sandbox through the official SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
+from connector.mapping.loader import load_mapping
+from connector.ratelimit import RateLimiter
+from connector.sandbox.faults import Faults
+from connector.sandbox.hubspot import HubSpotSandbox
+from connector.scoring import CompiledMapping, compile_mapping
+from connector.state import StateStore
+from connector.sync import Sync
+from tests.conftest import MAPPINGS
+
+
+@dataclass
+class Rig:
+    sandbox: HubSpotSandbox
+    adapter: HubSpotAdapter
+    store: StateStore
+    mapping: CompiledMapping
+    sync: Sync
+
+    def calls(self) -> int:
+        return self.adapter.api_calls
+
+
+def make_rig(tmp_path: Path, contacts: int, faults: Faults | None = None) -> Iterator[Rig]:
+    spec = load_mapping(MAPPINGS / "b2b-saas.toml")
+    mapping = compile_mapping(spec)
+    with HubSpotSandbox(contacts=contacts, faults=faults) as sandbox:
+        calls = HubSpotCalls(
+            sandbox.token,
+            base_url=sandbox.base_url,
+            timeout=10,
+            limiter=RateLimiter(100_000, 10.0),
+            attempts=3,
+            max_wait=0.05,
+        )
+        adapter = HubSpotAdapter(calls, spec)
+        store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+        try:
+            yield Rig(sandbox, adapter, store, mapping, Sync(adapter, mapping, store, clock=lambda: datetime.now(UTC)))
+        finally:
+            store.close()
+
+
+@pytest.fixture
+def rig(tmp_path) -> Iterator[Rig]:
+    yield from make_rig(tmp_path, 300)
