@@ -8,6 +8,7 @@ watermark moves once the whole pull is durable, and never past a failed record.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import Counter
@@ -231,17 +232,26 @@ class Sync:
         max_seen: datetime | None = None
         oldest_failed: datetime | None = None
         window: list[datetime] = []
-        pages = self.adapter.pull(obj, watermark, own, self._previous(obj))
-        for page in pages:
+        letters = {d.record_id: d.id for d in self.store.open_dead_letters(self.adapter.kind, obj)}
+        # Dead letters first, read by id: a half-applied write (e.g. a lifecycle clear whose
+        # set failed) may look like our own echo to the incremental pull and be skipped.
+        retried = self.adapter.read(obj, list(letters)) if letters and not dry_run else iter(())
+        pulled = self.adapter.pull(obj, watermark, own, self._previous(obj))
+        for page in itertools.chain(retried, pulled):
             scored = self._score_page(obj, page.items, now, summary)
-            for item in page.items:
-                max_seen = max(max_seen or item.modified_at, item.modified_at)
+            for pulled_item in page.items:
+                at = pulled_item.modified_at
+                max_seen = max(max_seen or at, at)
             if dry_run:
                 summary.planned.extend(_planned(scored))
             else:
                 failed = self._write_page(obj, scored, now, summary, window)
-                for at in failed:
+                for at in failed.values():
                     oldest_failed = min(oldest_failed or at, at)
+                for done in scored:
+                    rid = done.pulled.record.id
+                    if rid in letters and rid not in failed:
+                        self.store.resolve_dead_letter(letters.pop(rid))
             if progress is not None:
                 progress(summary.pulled, None)
         if dry_run:
@@ -297,10 +307,10 @@ class Sync:
         now: datetime,
         summary: RunSummary,
         window: list[datetime],
-    ) -> list[datetime]:
+    ) -> dict[str, datetime]:
         """Write a page's patches, retry failures once, dead-letter the rest, commit state.
 
-        Returns the modified times of records that could not be written.
+        Returns the records that could not be written, with their modified times.
         """
         patches = [s.patch for s in scored if s.patch is not None]
         outcomes = self._write_all(obj, patches)
@@ -308,7 +318,7 @@ class Sync:
         if retry:
             log.warning("retrying %d record(s) that failed to write", len(retry))
             outcomes.update(self._write_all(obj, retry))
-        failed_at: list[datetime] = []
+        failed_at: dict[str, datetime] = {}
         snapshots: list[Snapshot] = []
         journal: list[JournalEntry] = []
         kind = self.adapter.kind
@@ -317,7 +327,7 @@ class Sync:
             outcome = outcomes.get(rid)
             if outcome is not None and outcome.error:
                 summary.failed += 1
-                failed_at.append(item.pulled.modified_at)
+                failed_at[rid] = item.pulled.modified_at
                 continue
             modified = item.pulled.modified_at
             if outcome is not None:

@@ -158,6 +158,10 @@ class CrmAdapter(Protocol):
         """
         ...
 
+    def read(self, obj: str, ids: Sequence[str]) -> Iterator[Page]:
+        """Fetch specific records (dead letters to retry) in the same shape as `pull`."""
+        ...
+
     def write(self, obj: str, patches: list[Patch]) -> list[Outcome]:
         """Write one batch (≤ `write_batch_size`) and report every patch's outcome."""
         ...

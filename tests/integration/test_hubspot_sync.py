@@ -114,3 +114,10 @@ def test_partial_batch_failures_are_retried_then_dead_lettered_and_not_skipped(t
         assert second.written >= len(failed_ids)
         written_now = {e.record_id for e in rig.store.journal_for_run(second.run_id)}
         assert failed_ids <= written_now
+        assert rig.store.open_dead_letters() == []  # resolved once written
+        # half-applied recycles (clear succeeded, set failed) end at the decided stage
+        api = rig.adapter.calls.client.crm.contacts.basic_api
+        snaps = rig.store.get_snapshots("hubspot", "contact", failed_ids)
+        for rid in failed_ids:
+            got = api.get_by_id(rid, properties=["lifecyclestage"]).properties["lifecyclestage"]
+            assert got == rig.adapter.stage_value.get(snaps[rid].stage or "")

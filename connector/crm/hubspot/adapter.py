@@ -170,6 +170,21 @@ class HubSpotAdapter:
         if block:
             yield from self._pages(block, previous)
 
+    def read(self, obj: str, ids: Sequence[str]) -> Iterator[Page]:
+        """Batch-read specific contacts (≤ 100 a call) with their activities."""
+        api = self.calls.client.crm.contacts.batch_api
+        properties = self._search_properties()
+        found: list[Any] = []
+        for start in range(0, len(ids), self.read_batch_size):
+            chunk = ids[start : start + self.read_batch_size]
+            body = {"inputs": [{"id": i} for i in chunk], "properties": properties}
+            page = self.calls.call(
+                "read contacts", api.read, batch_read_input_simple_public_object_id=body
+            )
+            found.extend(page.results or ())
+        if found:
+            yield from self._pages(found, None)
+
     def _pages(self, contacts: list[Any], previous: Previous | None) -> Iterator[Page]:
         ids = [str(c.id) for c in contacts]
         known = previous(ids) if previous is not None else {}
