@@ -1,0 +1,267 @@
+"""The long-running ``mqlsync run``: an incremental sync every N minutes, a daily rescore.
+
+Why the job bodies are injected (:class:`Jobs`): the daemon is only about *when* and *how
+safely* things run, so it is testable with fake jobs and knows nothing about CRMs.
+
+Rules, and why:
+
+- One lock shared by both jobs: a sync and the rescore write the same CRM fields and state
+  rows, so they never overlap; a job that comes due while the other runs waits for it.
+- ``max_instances=1`` + ``coalesce=True``: a slow sync is never doubled, and runs missed while
+  the process was stalled collapse into one.
+- The first sync runs at start, so a restart does not leave the CRM stale for a whole interval.
+- A failing job is logged (message redacted) and the daemon carries on, except
+  :class:`~connector.errors.AuthenticationError`, which stops it with exit code 1: bad
+  credentials do not fix themselves, and retrying every 15 minutes only spams the CRM.
+- :class:`~connector.errors.DailyLimitExceeded` pauses both jobs until the next calendar day in
+  the schedule's time zone (HubSpot resets at midnight); the first run of that day tries again.
+- SIGTERM/SIGINT stop scheduling, let a running job finish, and return 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import date, datetime
+from types import FrameType
+from zoneinfo import ZoneInfo
+
+from apscheduler.events import EVENT_SCHEDULER_STARTED
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from connector.config import Settings
+from connector.errors import AuthenticationError, DailyLimitExceeded, redact
+
+__all__ = ["RESCORE_MISFIRE_GRACE_S", "JobRunner", "Jobs", "build_scheduler", "run_daemon"]
+
+logger = logging.getLogger(__name__)
+
+# A rescore delayed by a stalled process (suspend, long sync) is still worth running that day.
+RESCORE_MISFIRE_GRACE_S = 6 * 3600
+_RESULT_LOG_CHARS = 300
+_SIGNAL_POLL_S = 0.2  # SIGTERM must end the daemon within 2 s when idle
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """What the daemon runs; each callable does one complete run and raises on failure."""
+
+    sync: Callable[[], object]
+    rescore: Callable[[], object]
+
+
+class JobRunner:
+    """Runs the jobs under one lock with logging and the error policy of this module.
+
+    ``clock`` (aware datetimes) decides the calendar day for the daily-limit pause;
+    ``on_fatal`` is called once when an :class:`AuthenticationError` ends the daemon.
+    """
+
+    def __init__(
+        self,
+        jobs: Jobs,
+        *,
+        tz: ZoneInfo,
+        clock: Callable[[], datetime] | None = None,
+        on_fatal: Callable[[], None] | None = None,
+    ) -> None:
+        self._jobs = jobs
+        self._tz = tz
+        self._clock = clock or (lambda: datetime.now(tz))
+        self._on_fatal = on_fatal
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._paused_day: date | None = None
+        self.exit_code = 0
+
+    def run_sync(self) -> None:
+        """One incremental sync, as scheduled."""
+        self._run("sync", self._jobs.sync)
+
+    def run_rescore(self) -> None:
+        """One daily rescore, as scheduled."""
+        self._run("rescore", self._jobs.rescore)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def stop(self) -> None:
+        """No job body starts after this (a job already running finishes)."""
+        self._stopping.set()
+
+    def wait_idle(self, timeout: float = -1) -> bool:
+        """Block until no job body is running; False if ``timeout`` seconds passed first."""
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        self._lock.release()
+        return True
+
+    def _today(self) -> date:
+        return self._clock().astimezone(self._tz).date()
+
+    def _run(self, name: str, body: Callable[[], object]) -> None:
+        if not self._lock.acquire(blocking=False):
+            logger.info("%s due: waiting for the running job to finish", name)
+            self._lock.acquire()
+        try:
+            if self._stopping.is_set():
+                logger.info("%s skipped: the daemon is stopping", name)
+                return
+            if self._paused_day is not None and self._paused_day == self._today():
+                logger.warning(
+                    "%s skipped: the daily API limit was reached today; next try after "
+                    "midnight %s", name, self._tz.key,
+                )  # fmt: skip
+                return
+            self._run_body(name, body)
+        finally:
+            self._lock.release()
+
+    def _run_body(self, name: str, body: Callable[[], object]) -> None:
+        logger.info("%s started", name)
+        started = time.monotonic()
+        try:
+            result = body()
+        except AuthenticationError as exc:
+            logger.critical(
+                "%s failed: %s; stopping the daemon (exit 1): fix the credentials and restart",
+                name, redact(str(exc)),
+            )  # fmt: skip
+            self.exit_code = 1
+            self._stopping.set()
+            if self._on_fatal is not None:
+                self._on_fatal()
+            return
+        except DailyLimitExceeded as exc:
+            self._paused_day = self._today()
+            logger.warning(
+                "%s stopped: %s; syncs and rescores pause until midnight %s",
+                name, redact(str(exc)), self._tz.key,
+            )  # fmt: skip
+            return
+        except Exception as exc:  # noqa: BLE001 - any job failure is logged, the daemon goes on
+            logger.error(
+                "%s failed after %.1f s: %s: %s; the next scheduled run tries again",
+                name, time.monotonic() - started, type(exc).__name__, redact(str(exc)),
+            )  # fmt: skip
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s", redact("".join(traceback.format_exception(exc))))
+            return
+        summary = "" if result is None else f": {redact(str(result))[:_RESULT_LOG_CHARS]}"
+        logger.info("%s finished in %.1f s%s", name, time.monotonic() - started, summary)
+
+
+def build_scheduler(
+    settings: Settings, jobs: Jobs, *, scheduler: BaseScheduler | None = None
+) -> BaseScheduler:
+    """Add the ``sync`` and ``rescore`` jobs (not started) to ``scheduler``.
+
+    Default: a :class:`BlockingScheduler` in the schedule's time zone. An
+    :class:`AuthenticationError` in a job shuts the scheduler down.
+    """
+    return _assemble(settings, jobs, scheduler)[0]
+
+
+def _assemble(
+    settings: Settings, jobs: Jobs, scheduler: BaseScheduler | None
+) -> tuple[BaseScheduler, JobRunner]:
+    schedule = settings.schedule
+    tz = schedule.tz
+    sched: BaseScheduler = scheduler if scheduler is not None else BlockingScheduler(timezone=tz)
+
+    def shut_down() -> None:
+        # wait=False: called from a job thread, which the executor would otherwise wait for.
+        with suppress(SchedulerNotRunningError):
+            sched.shutdown(wait=False)
+
+    runner = JobRunner(jobs, tz=tz, on_fatal=shut_down)
+    every = schedule.sync_every_minutes
+    sched.add_job(
+        runner.run_sync,
+        IntervalTrigger(minutes=every, timezone=tz),
+        id="sync",
+        name=f"incremental sync every {every} min",
+        next_run_time=datetime.now(tz),  # first sync at start
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=every * 60,  # later than one interval, the next tick is as good
+        replace_existing=True,
+    )
+    at = schedule.rescore_at
+    sched.add_job(
+        runner.run_rescore,
+        CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=tz),
+        id="rescore",
+        name=f"daily rescore at {at.isoformat()} {tz.key}",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=RESCORE_MISFIRE_GRACE_S,
+        replace_existing=True,
+    )
+    return sched, runner
+
+
+def run_daemon(settings: Settings, jobs: Jobs) -> int:
+    """Run the schedule until SIGTERM/SIGINT (→ 0) or rejected credentials (→ 1).
+
+    Blocks. On a signal, no new job starts and a running one is waited for. Signal handlers
+    are installed only when called from the main thread.
+
+    Why the scheduler loop runs in its own thread while this one polls a flag: a signal
+    handler runs on the main thread between any two bytecodes, possibly while that thread
+    holds a scheduler or executor lock, so the handler only sets the flag; stopping happens
+    here, outside the handler.
+    """
+    if not logging.getLogger().handlers:  # the CLI may have configured logging already
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # we log each run ourselves
+    scheduler, runner = _assemble(settings, jobs, None)
+    received: int | None = None
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal received
+        received = signum  # nothing else: see the docstring
+
+    def stop_if_stopping(_: object) -> None:
+        # The flag may have been set before the scheduler was running; stop it now.
+        if runner.stopping:
+            with suppress(SchedulerNotRunningError):
+                scheduler.shutdown(wait=False)
+
+    scheduler.add_listener(stop_if_stopping, EVENT_SCHEDULER_STARTED)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    s = settings.schedule
+    logger.info(
+        "daemon started: sync every %d min, rescore daily at %s %s",
+        s.sync_every_minutes, s.rescore_at.isoformat(), s.timezone,
+    )  # fmt: skip
+    loop = threading.Thread(target=scheduler.start, name="mqlsync-scheduler")
+    try:
+        loop.start()
+        while loop.is_alive():
+            loop.join(_SIGNAL_POLL_S)
+            if received is not None and not runner.stopping:
+                logger.info("%s: stopping after the running job", signal.Signals(received).name)
+                runner.stop()
+                stop_if_stopping(None)
+        runner.wait_idle()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    logger.info("daemon stopped (exit %d)", runner.exit_code)
+    return runner.exit_code
