@@ -6,19 +6,30 @@ Exit codes: 0 success, 1 handled failure (bad records, invalid mapping, sync err
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
+from connector.config import load_settings
+from connector.demo import DEFAULT_MAPPING, run_demo
+from connector.errors import MqlsyncError
 from connector.explain import explain as render_explanation
 from connector.mapping.loader import MappingInvalid, load_mapping
 from connector.records import BadLine, LeadRecord, RecordError, parse_time, read_jsonl, write_jsonl
+from connector.runner import open_context
+from connector.sandbox.serve import serve
 from connector.scoring import CompiledMapping, compile_mapping, score
+from connector.state import StateStore
+from connector.sync import RunSummary
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -142,6 +153,146 @@ def validate_command(
             continue
         typer.echo(f"{path}: ok ({len(spec.rules)} rules, {len(spec.gates)} gates)")
     if failed:
+        raise typer.Exit(1)
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config TOML (default: $MQLSYNC_CONFIG, else defaults)."),
+]
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """Turn expected failures into one clear line on stderr and exit code 1."""
+    try:
+        yield
+    except MappingInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from None
+    except MqlsyncError as exc:
+        raise fail(str(exc)) from None
+
+
+def _print_summary(summary: RunSummary, what: str) -> None:
+    typer.echo(
+        f"{what}: pulled {summary.pulled}, changed {summary.changed}, written {summary.written}, "
+        f"failed {summary.failed}, dead-lettered {summary.dead_lettered}, "
+        f"promoted {summary.promoted}, recycled {summary.recycled}, "
+        f"{summary.api_calls} API calls in {summary.seconds:.1f} s"
+        + (f" (run {summary.run_id})" if summary.run_id is not None else "")
+    )
+
+
+@app.command("sync")
+def sync_command(
+    config: ConfigOption = None,
+    once: Annotated[bool, typer.Option("--once", help="Run one sync and exit.")] = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Compute, write nothing.")] = False,
+) -> None:
+    """Run one incremental sync: pull changes, score, write only what changed."""
+    if not once:
+        raise fail("`sync` runs once; use `mqlsync run` for the scheduled daemon", 2)
+    with handled(), open_context(config) as ctx:
+        summary = ctx.sync().run(dry_run=dry_run)
+    _print_summary(summary, "dry run" if dry_run else "sync")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command("plan")
+def plan_command(
+    config: ConfigOption = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+) -> None:
+    """Preview a sync: every record and field it would change (before → after); writes nothing."""
+    if output not in ("table", "json"):
+        raise fail("--output must be table or json", 2)
+    with handled(), open_context(config) as ctx:
+        summary = ctx.sync().run(dry_run=True)
+    changes = [asdict(change) for change in summary.planned]
+    if output == "json":
+        typer.echo(json.dumps({"changes": changes, "totals": summary.counts()}, indent=2))
+        return
+    table = Table("record", "field", "before", "after")
+    for change in changes:
+        table.add_row(*(str(change[k]) for k in ("record_id", "field", "before", "after")))
+    Console().print(table)
+    _print_summary(summary, "plan")
+
+
+@app.command("provision")
+def provision_command(
+    config: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only.")] = False,
+) -> None:
+    """Create mqlsync's CRM fields if missing (idempotent) and report what was done."""
+    with handled(), open_context(config) as ctx:
+        report = ctx.adapter.provision(dry_run=dry_run)
+    verb = "would create" if dry_run else "created"
+    typer.echo(f"{verb}: {', '.join(report.created) or 'nothing'}")
+    typer.echo(f"already there: {', '.join(report.existing) or 'nothing'}")
+    for problem in report.problems:
+        typer.echo(f"problem: {problem}", err=True)
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status_command(config: ConfigOption = None) -> None:
+    """Show recent runs and open dead letters from the state store."""
+    with handled():
+        settings = load_settings(config)
+        with StateStore.open(settings.state.url) as store:
+            runs = store.recent_runs(10)
+            letters = store.open_dead_letters(limit=20)
+    table = Table("run", "kind", "started", "status", "counts", "API calls")
+    for run in runs:
+        counts = ", ".join(f"{k} {v}" for k, v in run.counts.items() if v)
+        table.add_row(
+            str(run.id), run.kind, run.started_at.isoformat(timespec="seconds"), run.status,
+            counts, str(run.api_calls),
+        )  # fmt: skip
+    Console().print(table)
+    typer.echo(f"open dead letters: {len(letters)}")
+    for letter in letters:
+        typer.echo(f"  {letter.crm}/{letter.obj}/{letter.record_id}: {letter.error}")
+
+
+@app.command("sandbox")
+def sandbox_command(
+    crm: Annotated[str, typer.Option("--crm", help="hubspot or salesforce")] = "hubspot",
+    contacts: Annotated[int, typer.Option("--contacts", help="Synthetic contacts.")] = 1000,
+    port: Annotated[int, typer.Option("--port", help="0 = a free port.")] = 0,
+    token: Annotated[str | None, typer.Option("--token", help="Bearer/session to accept.")] = None,
+    rate: Annotated[str | None, typer.Option("--rate", help="Rate limit N/SECONDS.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Synthetic data seed.")] = 7,
+) -> None:
+    """Serve a HubSpot or Salesforce emulator on loopback until Ctrl-C (design §9)."""
+    if crm not in ("hubspot", "salesforce"):
+        raise fail("--crm must be hubspot or salesforce", 2)
+    try:
+        code = serve(crm, contacts=contacts, port=port, token=token, rate=rate, seed=seed)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    except OSError as exc:
+        raise fail(f"cannot serve: {exc}") from None
+    raise typer.Exit(code)
+
+
+@app.command("demo")
+def demo_command(
+    contacts: Annotated[int, typer.Option("--contacts", help="Synthetic contacts.")] = 5000,
+    mapping: Annotated[Path | None, typer.Option("--mapping", "-m", help="Mapping TOML.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Synthetic data seed.")] = 7,
+) -> None:
+    """Try everything offline: sandbox + synthetic contacts + provision + one sync + summary."""
+    with handled():
+        summary = run_demo(
+            contacts=contacts, mapping=mapping or DEFAULT_MAPPING, seed=seed, console=Console()
+        )
+    if summary.failed:
         raise typer.Exit(1)
 
 

@@ -1,0 +1,62 @@
+"""Assemble a configured sync from settings: mapping, state store, CRM adapter.
+
+The CLI and the daemon both start here, so `mqlsync sync --once`, `plan` and the scheduled
+job run the very same pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from connector.config import Settings, load_settings
+from connector.crm.base import CrmAdapter
+from connector.crm.factory import build_adapter
+from connector.errors import ConfigError
+from connector.mapping.loader import load_mapping
+from connector.mapping.schema import MappingSpec
+from connector.scoring import CompiledMapping, compile_mapping
+from connector.state import StateStore
+from connector.sync import Sync
+
+
+@dataclass
+class Context:
+    """Everything a run needs, opened once."""
+
+    settings: Settings
+    spec: MappingSpec
+    mapping: CompiledMapping
+    store: StateStore
+    adapter: CrmAdapter
+
+    def sync(self) -> Sync:
+        """The sync pipeline for this configuration."""
+        lookback = timedelta(minutes=self.settings.sync.lookback_minutes)
+        return Sync(self.adapter, self.mapping, self.store, lookback=lookback)
+
+
+def mapping_path(settings: Settings) -> Path:
+    """The configured mapping file, or a clear error naming the key to set."""
+    path = settings.mapping.path
+    if path is None:
+        raise ConfigError(
+            "no mapping configured: set [mapping] path (e.g. mappings/b2b-saas.toml)",
+            key="[mapping] path",
+        )
+    return path
+
+
+@contextmanager
+def open_context(config: Path | None) -> Iterator[Context]:
+    """Load settings (file, env), the mapping, the state store and the adapter."""
+    settings = load_settings(config)
+    spec = load_mapping(mapping_path(settings))
+    store = StateStore.open(settings.state.url)
+    try:
+        yield Context(settings, spec, compile_mapping(spec), store, build_adapter(settings, spec))
+    finally:
+        store.close()
