@@ -31,7 +31,8 @@ from connector.crm.values import changed_fields, format_instant, normalise, pars
 from connector.lifecycle import Decision, Memory, evaluate
 from connector.records import LeadRecord, parse_record
 from connector.scoring import CompiledMapping, ScoreResult
-from connector.state import JournalEntry, Snapshot, StateStore, Watermark
+from connector.state import Snapshot, StateStore, Watermark
+from connector.writer import BatchWriter, Scored
 
 log = logging.getLogger(__name__)
 
@@ -141,15 +142,6 @@ class RunSummary:
         }
 
 
-@dataclass(slots=True)
-class _Scored:
-    pulled: Pulled
-    result: ScoreResult
-    decision: Decision
-    desired: dict[str, Value]
-    patch: Patch | None
-
-
 class Sync:
     """One configured sync: an adapter, a compiled mapping and a state store."""
 
@@ -230,9 +222,13 @@ class Sync:
         watermark = self._watermark(obj)
         own = self._own_writes(obj)
         max_seen: datetime | None = None
-        oldest_failed: datetime | None = None
-        window: list[datetime] = []
         letters = {d.record_id: d.id for d in self.store.open_dead_letters(self.adapter.kind, obj)}
+
+        def resolve(item: Scored, outcome: Outcome | None) -> None:
+            if item.record_id in letters and not (outcome is not None and outcome.error):
+                self.store.resolve_dead_letter(letters.pop(item.record_id))
+
+        writer = BatchWriter(self.adapter, self.store, obj, now, summary.run_id, on_done=resolve)
         # Dead letters first, read by id: a half-applied write (e.g. a lifecycle clear whose
         # set failed) may look like our own echo to the incremental pull and be skipped.
         retried = self.adapter.read(obj, list(letters)) if letters and not dry_run else iter(())
@@ -245,19 +241,19 @@ class Sync:
             if dry_run:
                 summary.planned.extend(_planned(scored))
             else:
-                failed = self._write_page(obj, scored, now, summary, window)
-                for at in failed.values():
-                    oldest_failed = min(oldest_failed or at, at)
-                for done in scored:
-                    rid = done.pulled.record.id
-                    if rid in letters and rid not in failed:
-                        self.store.resolve_dead_letter(letters.pop(rid))
+                writer.add(scored)
+                writer.flush()
             if progress is not None:
                 progress(summary.pulled, None)
         if dry_run:
             return
-        if oldest_failed is not None and max_seen is not None:
-            max_seen = min(max_seen, oldest_failed)  # re-read failed records next time
+        writer.flush(final=True)
+        summary.written += writer.tally.written
+        summary.failed += writer.tally.failed
+        summary.dead_lettered += writer.tally.dead_lettered
+        if writer.failed and max_seen is not None:
+            max_seen = min(max_seen, *writer.failed.values())  # re-read failed records next time
+        window = writer.written_at
         with self.store.transaction() as conn:
             kind = self.adapter.kind
             self.store.save_watermark(kind, obj, watermark.advance(max_seen, now), conn=conn)
@@ -268,7 +264,7 @@ class Sync:
 
     def _score_page(
         self, obj: str, items: list[Pulled], now: datetime, summary: RunSummary
-    ) -> list[_Scored]:
+    ) -> list[Scored]:
         snaps = self.store.get_snapshots(self.adapter.kind, obj, [i.record.id for i in items])
         out = []
         for item in items:
@@ -279,7 +275,7 @@ class Sync:
             diff = changed_fields(desired, dict(item.current), TIMESTAMP_FIELDS)
             backward = decision.action in ("recycle_rejected", "recycle_stale")
             patch = Patch(obj, item.record.id, diff, backward) if diff else None
-            out.append(_Scored(item, result, decision, desired, patch))
+            out.append(Scored(item, result, decision, desired, patch))
             summary.pulled += 1
             summary.changed += patch is not None
             summary.mqls += result.is_mql
@@ -292,106 +288,13 @@ class Sync:
                 summary.reasons[reason.rule] += 1
         return out
 
-    def _write_all(self, obj: str, patches: list[Patch]) -> dict[str, Outcome]:
-        outcomes: dict[str, Outcome] = {}
-        size = self.adapter.write_batch_size
-        for start in range(0, len(patches), size):
-            batch = patches[start : start + size]
-            outcomes.update((o.record_id, o) for o in self.adapter.write(obj, batch))
-        return outcomes
-
-    def _write_page(
-        self,
-        obj: str,
-        scored: list[_Scored],
-        now: datetime,
-        summary: RunSummary,
-        window: list[datetime],
-    ) -> dict[str, datetime]:
-        """Write a page's patches, retry failures once, dead-letter the rest, commit state.
-
-        Returns the records that could not be written, with their modified times.
-        """
-        patches = [s.patch for s in scored if s.patch is not None]
-        outcomes = self._write_all(obj, patches)
-        retry = [p for p in patches if outcomes[p.record_id].error]
-        if retry:
-            log.warning("retrying %d record(s) that failed to write", len(retry))
-            outcomes.update(self._write_all(obj, retry))
-        failed_at: dict[str, datetime] = {}
-        snapshots: list[Snapshot] = []
-        journal: list[JournalEntry] = []
-        kind = self.adapter.kind
-        for item in scored:
-            rid = item.pulled.record.id
-            outcome = outcomes.get(rid)
-            if outcome is not None and outcome.error:
-                summary.failed += 1
-                failed_at[rid] = item.pulled.modified_at
-                continue
-            modified = item.pulled.modified_at
-            if outcome is not None:
-                summary.written += 1
-                modified = outcome.modified_at or modified
-                window.append(modified)
-                assert item.patch is not None
-                journal.extend(
-                    JournalEntry(kind, obj, rid, f, item.pulled.current.get(f), v)
-                    for f, v in item.patch.values.items()
-                )
-            snapshots.append(self._snapshot(obj, item, now, modified))
-        with self.store.transaction() as conn:
-            self.store.upsert_snapshots(snapshots, conn=conn)
-            if journal and summary.run_id is not None:
-                self.store.journal(summary.run_id, journal, conn=conn)
-        for patch in retry:
-            outcome = outcomes[patch.record_id]
-            if outcome.error:
-                summary.dead_lettered += 1
-                self.store.dead_letter(
-                    run_id=summary.run_id,
-                    crm=kind,
-                    obj=obj,
-                    record_id=patch.record_id,
-                    payload=dict(patch.values),
-                    error=outcome.error,
-                    attempts=2,
-                )
-        return failed_at
-
-    def _snapshot(self, obj: str, item: _Scored, now: datetime, modified: datetime) -> Snapshot:
-        result, memory = item.result, item.decision.memory
-        written: dict[str, Any] = {
-            f: normalise(f, v) for f, v in item.desired.items() if f != STAGE_FIELD
-        }
-        written["modified_at"] = format_instant(modified)
-        return Snapshot(
-            crm=self.adapter.kind,
-            obj=obj,
-            record_id=item.pulled.record.id,
-            fit=result.fit,
-            engagement=result.engagement,
-            total=result.total,
-            scored_at=now,
-            grade=result.grade,
-            route=result.route,
-            temperature=result.temperature,
-            stage=item.decision.stage,
-            mql_at=memory.mql_at,
-            recycled_at=memory.recycled_at,
-            recycle_reason=memory.recycle_reason,
-            lead_status_at_promotion=memory.status_at_promotion,
-            written=written,
-            record=item.pulled.record.to_json(),
-        )
-
 
 def _token(at: datetime) -> str:
     """The `scored_at` a run wrote, as CRM filters compare datetimes (epoch ms)."""
     return str(round(at.timestamp() * 1000))
 
 
-def _planned(scored: Iterable[_Scored]) -> list[PlannedChange]:
+def _planned(scored: Iterable[Scored]) -> list[PlannedChange]:
     out = []
     for item in scored:
         if item.patch is None:

@@ -71,6 +71,7 @@ class HubSpotAdapter:
         write_batch_size: int = 100,
         read_batch_size: int = 100,
         association_batch_size: int = 1000,
+        activity_block: int = 5000,
         prefix: str = "mqlsync_",
     ) -> None:
         self.calls = calls
@@ -79,6 +80,9 @@ class HubSpotAdapter:
         self.write_batch_size = write_batch_size
         self.read_batch_size = read_batch_size
         self.association_batch_size = association_batch_size
+        self.activity_block = max(activity_block, association_batch_size)
+        """Contacts whose activities are fetched together: engagement reads of ≤ 100 ids
+        are rounded up once per block, so bigger blocks waste fewer calls."""
         self.specs = property_specs(prefix)
         self.names = {s.field: s.name for s in self.specs}
         self.fields = dict(mapping.source_fields.hubspot)
@@ -164,7 +168,7 @@ class HubSpotAdapter:
         block: list[Any] = []
         for results in search.pages():
             block.extend(results)
-            if len(block) >= self.association_batch_size:
+            if len(block) >= self.activity_block:
                 yield from self._pages(block, previous)
                 block = []
         if block:
@@ -228,7 +232,8 @@ class HubSpotAdapter:
                 out[cid] = {"id": ids[0], **{k: props.get(k) for k in COMPANY_PROPERTIES}}
         return out
 
-    def _stage(self, props: Mapping[str, Any]) -> str | None:
+    def canonical_stage(self, props: Mapping[str, Any]) -> str | None:
+        """The canonical stage of a contact (HubSpot has no SAL: MQL + accepted status)."""
         value = str(props.get(STAGE_PROPERTY) or "").strip().lower()
         if not value:
             return None
@@ -251,7 +256,7 @@ class HubSpotAdapter:
             value = props.get(name)
             if value not in (None, ""):
                 canonical[field] = value
-        canonical["lifecycle_stage"] = self._stage(props)
+        canonical["lifecycle_stage"] = self.canonical_stage(props)
         if reuse is not None:
             old = reuse[1]
             return LeadRecord(cid, self.kind, "contact", canonical, old.activities, old.account)
@@ -260,7 +265,7 @@ class HubSpotAdapter:
 
     def _current(self, props: Mapping[str, Any]) -> dict[str, Value]:
         current = {f: normalise(f, props.get(name)) for f, name in self.names.items()}
-        current[STAGE_FIELD] = self._stage(props)
+        current[STAGE_FIELD] = self.canonical_stage(props)
         return current
 
     # ---------------------------------------------------------------------- write

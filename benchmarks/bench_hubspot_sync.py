@@ -1,0 +1,85 @@
+"""API calls of a full HubSpot sync vs the theoretical minimum and a naive baseline (issue 5).
+
+Runs a first (backfill) sync of N sandbox contacts through the official SDK, then a quiet
+second sync, and prints:
+- calls used, by endpoint, from the sandbox's request log;
+- the theoretical minimum: ceil(N/200) search pages + ceil(N/1000) association reads per
+  engagement type + ceil(E_type/100) engagement reads per type + ceil(changed/100) writes;
+- a naive baseline: one GET and one PATCH per contact (2N), which still ignores activities.
+Targets: used / minimum <= 1.1; naive / used >= 50.
+
+    python benchmarks/bench_hubspot_sync.py [--contacts 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
+from connector.crm.hubspot.activities import ENGAGEMENTS
+from connector.mapping.loader import load_mapping
+from connector.ratelimit import RateLimiter
+from connector.sandbox.hubspot import HubSpotSandbox
+from connector.scoring import compile_mapping
+from connector.state import StateStore
+from connector.sync import Sync
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--contacts", type=int, default=20_000)
+    args = parser.parse_args()
+    n = args.contacts
+    spec = load_mapping(ROOT / "mappings" / "b2b-saas.toml")
+    t0 = time.perf_counter()
+    with HubSpotSandbox(contacts=n) as sandbox, tempfile.TemporaryDirectory() as tmp:
+        print(f"sandbox with {n:,} contacts up in {time.perf_counter() - t0:.1f} s")
+        calls = HubSpotCalls(sandbox.token, base_url=sandbox.base_url, limiter=RateLimiter(100_000, 10))
+        adapter = HubSpotAdapter(calls, spec)
+        adapter.provision()
+        with StateStore.open(f"sqlite:///{Path(tmp) / 'state.db'}") as store:
+            sync = Sync(adapter, compile_mapping(spec), store, clock=lambda: datetime.now(UTC))
+            sandbox.request_log.clear()
+            t0 = time.perf_counter()
+            first = sync.run()
+            elapsed = time.perf_counter() - t0
+            log = sandbox.request_log
+            by_path: dict[str, int] = {}
+            for entry in log.entries():
+                key = entry.path if "/associations/" not in entry.path else "/crm/v4/associations/…/batch/read"
+                by_path[key] = by_path.get(key, 0) + 1
+            used = first.api_calls
+            engagements = {
+                kind: sum(len(v) for v in sandbox.store._loaded.contact_engagements[kind].values())
+                for kind in ENGAGEMENTS
+            }
+            minimum = (
+                math.ceil(n / 200)
+                + len(ENGAGEMENTS) * math.ceil(n / 1000)
+                + sum(math.ceil(e / 100) for e in engagements.values())
+                + math.ceil(first.written / 100)
+            )
+            naive = 2 * n
+            quiet = sync.run()
+    print(f"first sync: {first.pulled:,} pulled, {first.written:,} written in {elapsed:.1f} s "
+          f"({first.pulled / elapsed:,.0f} contacts/s)")
+    for path, count in sorted(by_path.items()):
+        print(f"  {count:6,}  {path}")
+    print(f"engagements: {engagements}")
+    print(f"API calls used          : {used:,}")
+    print(f"theoretical minimum     : {minimum:,}")
+    print(f"naive GET+PATCH per rec : {naive:,}")
+    print(f"used / minimum          : {used / minimum:.3f}  (target <= 1.1)")
+    print(f"naive / used            : {naive / used:.1f}x fewer  (target >= 50x)")
+    print(f"second (quiet) sync     : {quiet.api_calls} calls, {quiet.written} written (target <= 2, 0)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Write scored records back in full batches, then make their new state durable.
+
+Patches queue across pages so that every request carries a full batch (HubSpot 100,
+Salesforce 200); backward stage moves queue apart because each costs two requests (clear,
+then set). A record's snapshot and journal entries are committed only once its patch has
+an outcome; a patch that fails twice is dead-lettered with the CRM's reason (design §1).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from connector.crm.base import STAGE_FIELD, CrmAdapter, Outcome, Patch, Pulled, Value
+from connector.crm.values import format_instant, normalise
+from connector.lifecycle import Decision
+from connector.scoring import ScoreResult
+from connector.state import JournalEntry, Snapshot, StateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Scored:
+    """One record after scoring and the lifecycle decision, with its patch if any."""
+
+    pulled: Pulled
+    result: ScoreResult
+    decision: Decision
+    desired: dict[str, Value]
+    patch: Patch | None
+
+    @property
+    def record_id(self) -> str:
+        """The CRM id."""
+        return self.pulled.record.id
+
+
+def snapshot_of(kind: str, obj: str, item: Scored, now: datetime, modified: datetime) -> Snapshot:
+    """The state to remember for a record once its values are in the CRM."""
+    result, memory = item.result, item.decision.memory
+    written: dict[str, Any] = {
+        f: normalise(f, v) for f, v in item.desired.items() if f != STAGE_FIELD
+    }
+    written["modified_at"] = format_instant(modified)
+    return Snapshot(
+        crm=kind,
+        obj=obj,
+        record_id=item.record_id,
+        fit=result.fit,
+        engagement=result.engagement,
+        total=result.total,
+        scored_at=now,
+        grade=result.grade,
+        route=result.route,
+        temperature=result.temperature,
+        stage=item.decision.stage,
+        mql_at=memory.mql_at,
+        recycled_at=memory.recycled_at,
+        recycle_reason=memory.recycle_reason,
+        lead_status_at_promotion=memory.status_at_promotion,
+        written=written,
+        record=item.pulled.record.to_json(),
+    )
+
+
+@dataclass(slots=True)
+class WriteTally:
+    """Counts and times a writer accumulates for the run summary and the watermark."""
+
+    written: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+
+
+class BatchWriter:
+    """Queues patches into full batches, retries failures once, commits what is done."""
+
+    def __init__(
+        self,
+        adapter: CrmAdapter,
+        store: StateStore,
+        obj: str,
+        now: datetime,
+        run_id: int | None,
+        *,
+        on_done: Callable[[Scored, Outcome | None], None] | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.store = store
+        self.obj = obj
+        self.now = now
+        self.run_id = run_id
+        self.on_done = on_done
+        self.tally = WriteTally()
+        self.failed: dict[str, datetime] = {}
+        """Records that could not be written, with their modified times (hold the watermark)."""
+        self.written_at: list[datetime] = []
+        """CRM modified times of our successful writes (the own-write window)."""
+        self._waiting: dict[str, Scored] = {}
+        self._queues: dict[bool, list[Patch]] = {False: [], True: []}
+        self._outcomes: dict[str, Outcome] = {}
+
+    def add(self, items: list[Scored]) -> None:
+        """Queue a page; unchanged records are committed at the next flush."""
+        for item in items:
+            if item.record_id in self._waiting:  # seen twice in a run: finish the first one
+                self.flush(final=True)
+            self._waiting[item.record_id] = item
+            if item.patch is not None:
+                self._queues[item.patch.stage_backward].append(item.patch)
+
+    def flush(self, *, final: bool = False) -> None:
+        """Send every full batch (all queued patches when `final`), then commit."""
+        size = self.adapter.write_batch_size
+        for queue in self._queues.values():
+            while len(queue) >= size or (final and queue):
+                batch = queue[:size]
+                del queue[:size]
+                self._write(batch)
+        self._commit()
+
+    def _write(self, batch: list[Patch]) -> None:
+        outcomes = {o.record_id: o for o in self.adapter.write(self.obj, batch)}
+        retry = [p for p in batch if outcomes[p.record_id].error]
+        if retry:
+            log.warning("retrying %d record(s) that failed to write", len(retry))
+            outcomes.update((o.record_id, o) for o in self.adapter.write(self.obj, retry))
+        for patch in retry:
+            outcome = outcomes[patch.record_id]
+            if outcome.error:
+                self.tally.dead_lettered += 1
+                self.store.dead_letter(
+                    run_id=self.run_id,
+                    crm=self.adapter.kind,
+                    obj=self.obj,
+                    record_id=patch.record_id,
+                    payload=dict(patch.values),
+                    error=outcome.error,
+                    attempts=2,
+                )
+        self._outcomes.update(outcomes)
+
+    def _commit(self) -> None:
+        snapshots: list[Snapshot] = []
+        journal: list[JournalEntry] = []
+        kind = self.adapter.kind
+        done: list[tuple[Scored, Outcome | None]] = []
+        for rid, item in list(self._waiting.items()):
+            outcome = self._outcomes.pop(rid, None)
+            if item.patch is not None and outcome is None:
+                continue  # still queued
+            del self._waiting[rid]
+            done.append((item, outcome))
+            if outcome is not None and outcome.error:
+                self.tally.failed += 1
+                self.failed[rid] = item.pulled.modified_at
+                continue
+            modified = item.pulled.modified_at
+            if outcome is not None and item.patch is not None:
+                self.tally.written += 1
+                modified = outcome.modified_at or modified
+                self.written_at.append(modified)
+                journal.extend(
+                    JournalEntry(kind, self.obj, rid, f, item.pulled.current.get(f), v)
+                    for f, v in item.patch.values.items()
+                )
+            snapshots.append(snapshot_of(kind, self.obj, item, self.now, modified))
+        if snapshots or journal:
+            with self.store.transaction() as conn:
+                self.store.upsert_snapshots(snapshots, conn=conn)
+                if journal and self.run_id is not None:
+                    self.store.journal(self.run_id, journal, conn=conn)
+        if self.on_done is not None:
+            for item, outcome in done:
+                self.on_done(item, outcome)
