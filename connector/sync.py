@@ -221,7 +221,6 @@ class Sync:
     ) -> None:
         watermark = self._watermark(obj)
         own = self._own_writes(obj)
-        max_seen: datetime | None = None
         letters = {d.record_id: d.id for d in self.store.open_dead_letters(self.adapter.kind, obj)}
 
         def resolve(item: Scored, outcome: Outcome | None) -> None:
@@ -235,9 +234,6 @@ class Sync:
         pulled = self.adapter.pull(obj, watermark, own, self._previous(obj))
         for page in itertools.chain(retried, pulled):
             scored = self._score_page(obj, page.items, now, summary)
-            for pulled_item in page.items:
-                at = pulled_item.modified_at
-                max_seen = max(max_seen or at, at)
             if dry_run:
                 summary.planned.extend(_planned(scored))
             else:
@@ -251,8 +247,10 @@ class Sync:
         summary.written += writer.tally.written
         summary.failed += writer.tally.failed
         summary.dead_lettered += writer.tally.dead_lettered
-        if writer.failed and max_seen is not None:
-            max_seen = min(max_seen, *writer.failed.values())  # re-read failed records next time
+        # Everything up to the run's start has been read (the next query's lookback covers
+        # search-index lag and clock skew below it), so the cursor moves to the start even
+        # when few records changed; a failed record holds it back, to be re-read next time.
+        max_seen = now if not writer.failed else min(writer.failed.values())
         window = writer.written_at
         with self.store.transaction() as conn:
             kind = self.adapter.kind

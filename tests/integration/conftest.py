@@ -47,7 +47,13 @@ def make_rig(tmp_path: Path, contacts: int, faults: Faults | None = None) -> Ite
         adapter = HubSpotAdapter(calls, spec)
         store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
         try:
-            yield Rig(sandbox, adapter, store, mapping, Sync(adapter, mapping, store, clock=lambda: datetime.now(UTC)))
+            yield Rig(
+                sandbox,
+                adapter,
+                store,
+                mapping,
+                Sync(adapter, mapping, store, clock=lambda: datetime.now(UTC)),
+            )
         finally:
             store.close()
 

@@ -38,13 +38,20 @@ def test_provision_plan_sync_status(configured):
     assert "mqlsync_fit" in first.stdout.split("already there")[0]
     assert "created: nothing" in invoke("provision", "--config", config).stdout
 
-    writes_before = sandbox.request_log.count(method="POST", path_prefix="/crm/v3/objects/contacts/batch/update")
+    writes_before = sandbox.request_log.count(
+        method="POST", path_prefix="/crm/v3/objects/contacts/batch/update"
+    )
     plan = invoke("plan", "--config", config, "--output", "json")
     assert plan.exit_code == 0, plan.output
     planned = json.loads(plan.stdout)
     assert planned["totals"]["pulled"] == 120
     assert {c["field"] for c in planned["changes"]} >= {"fit", "engagement", "score", "reasons"}
-    assert sandbox.request_log.count(method="POST", path_prefix="/crm/v3/objects/contacts/batch/update") == writes_before
+    assert (
+        sandbox.request_log.count(
+            method="POST", path_prefix="/crm/v3/objects/contacts/batch/update"
+        )
+        == writes_before
+    )
 
     sync = invoke("sync", "--once", "--config", config)
     assert sync.exit_code == 0, sync.output
@@ -54,7 +61,11 @@ def test_provision_plan_sync_status(configured):
     assert after["changes"] == []
 
     status = invoke("status", "--config", config)
-    assert status.exit_code == 0 and "sync" in status.stdout and "open dead letters: 0" in status.stdout
+    assert (
+        status.exit_code == 0
+        and "sync" in status.stdout
+        and "open dead letters: 0" in status.stdout
+    )
 
 
 def test_missing_token_is_a_clear_handled_failure(configured, monkeypatch):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from connector.crm.hubspot.fields import property_specs
+from connector.errors import FatalSyncError
 from connector.lifecycle import STAGES
 from connector.records import parse_record
 from connector.sandbox.faults import Faults
@@ -34,6 +37,12 @@ def test_provision_creates_group_and_properties_once(rig):
     assert again.created == [] and set(NAMES) <= set(again.existing)
 
 
+def test_sync_before_provision_stops_with_the_fix(rig):
+    with pytest.raises(FatalSyncError, match="mqlsync provision"):
+        rig.sync.run()
+    assert rig.store.open_dead_letters() == []
+
+
 def test_first_sync_writes_what_score_computes_and_respects_stages(rig):
     rig.adapter.provision()
     before = contacts(rig, ["lifecyclestage"])
@@ -42,7 +51,14 @@ def test_first_sync_writes_what_score_computes_and_respects_stages(rig):
     after = contacts(rig, [*NAMES, "lifecyclestage"])
     snaps = {s.record_id: s for s in rig.store.iter_snapshots("hubspot")}
     assert len(snaps) == 300
-    rank = {"marketingqualifiedlead": 2, "salesqualifiedlead": 4, "opportunity": 5, "customer": 6, "lead": 1, "subscriber": 0}
+    rank = {
+        "marketingqualifiedlead": 2,
+        "salesqualifiedlead": 4,
+        "opportunity": 5,
+        "customer": 6,
+        "lead": 1,
+        "subscriber": 0,
+    }
     promoted = 0
     for cid, props in after.items():
         snap = snaps[cid]
@@ -86,16 +102,21 @@ def test_second_sync_without_changes_is_nearly_free_and_one_change_writes_one(ri
     # a contact with no meeting yet gets one: only that contact is written
     snaps = {s.record_id: s for s in rig.store.iter_snapshots("hubspot")}
     target = next(
-        rid for rid, s in snaps.items()
+        rid
+        for rid, s in snaps.items()
         if not any(a["type"] in ("meeting", "demo_request") for a in s.record["activities"])
     )
-    rig.sandbox.store.add_engagement(int(target), "meetings", datetime.now(UTC) - timedelta(hours=1))
+    rig.sandbox.store.add_engagement(
+        int(target), "meetings", datetime.now(UTC) - timedelta(hours=1)
+    )
     changed = rig.sync.run()
     assert changed.written == 1
     journal = list(rig.store.journal_for_run(changed.run_id))
     assert {e.record_id for e in journal} == {target}
     fields = {e.field: e.after for e in journal}
-    assert int(fields["engagement"]) == int(snaps[target].engagement) + 100 or "engagement" in fields
+    assert (
+        int(fields["engagement"]) == int(snaps[target].engagement) + 100 or "engagement" in fields
+    )
 
 
 def test_partial_batch_failures_are_retried_then_dead_lettered_and_not_skipped(tmp_path):

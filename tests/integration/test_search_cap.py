@@ -15,14 +15,18 @@ def test_full_sync_of_10050_contacts_crosses_the_search_cap(tmp_path):
         assert summary.written == 10_050 and summary.failed == 0
         snaps = rig.store.count_snapshots("hubspot")
         assert snaps == 10_050
-        searches = rig.sandbox.request_log.count(method="POST", path_prefix="/crm/v3/objects/contacts/search")
+        searches = rig.sandbox.request_log.count(
+            method="POST", path_prefix="/crm/v3/objects/contacts/search"
+        )
         assert searches == 51  # ceil(10050 / 200): the restart costs no extra page
         assert rig.sandbox.request_log.count(status=400) == 0
 
 
 def test_paginator_restarts_by_id_and_yields_each_contact_once(tmp_path):
     for rig in make_rig(tmp_path, 10_050):
-        groups = changed_since(Watermark.initial("lastmodifieddate").since, None, "mqlsync_scored_at")
+        groups = changed_since(
+            Watermark.initial("lastmodifieddate").since, None, "mqlsync_scored_at"
+        )
         search = ContactSearch(rig.adapter.calls, groups, ["email"], page_size=200)
         ids = [c.id for page in search.pages() for c in page]
         assert len(ids) == len(set(ids)) == 10_050

@@ -321,6 +321,12 @@ class HubSpotAdapter:
             context = error.context or {}
             category = str(error.category or "")
             message = f"{category}: {error.message}"
+            codes = {str(getattr(e, "code", "")) for e in getattr(error, "errors", None) or ()}
+            if "PROPERTY_DOESNT_EXIST" in codes:
+                raise FatalSyncError(
+                    f"HubSpot has no such contact property ({error.message}): "
+                    "run `mqlsync provision` to create mqlsync's properties"
+                )
             for rid in context.get("ids") or ():
                 outcomes[str(rid)] = Outcome(
                     str(rid), message, retriable=category not in ("VALIDATION_ERROR",)
