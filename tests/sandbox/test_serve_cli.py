@@ -168,3 +168,33 @@ def test_serve_validates_before_printing():
     with pytest.raises(ValueError, match="port"):
         serve("hubspot", port=70000, out=out)
     assert out.getvalue() == ""
+
+
+def test_mqlsync_sandbox_command_serves_the_same_contract(tmp_path):
+    """The real console command (not only the module) prints the line and stops on SIGTERM."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "sandbox", "--crm", "hubspot", "--contacts", "30", "--token", "t0k"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        words = proc.stdout.readline().split()
+        assert words[0] == "SANDBOX" and words[1] == "hubspot" and words[3] == "token=t0k"
+        page = Client.create(access_token="t0k", host=words[2]).crm.contacts.basic_api.get_page(limit=5)
+        assert len(page.results) == 5
+        assert stop_within_2s(proc) == ""
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_mqlsync_sandbox_rejects_a_bad_rate_as_usage_error(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "connector", "sandbox", "--crm", "hubspot", "--rate", "fast"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "N/SECONDS" in result.stderr
