@@ -99,7 +99,18 @@ def good_records(lines: TextIO, source: str, bad: list[BadLine]) -> Iterator[Lea
             yield item
 
 
-def _finish(bad: list[BadLine], source: str) -> None:
+@contextmanager
+def scored_input(
+    mapping: Path, input_file: str, now: str | None
+) -> Iterator[tuple[CompiledMapping, datetime, Iterator[LeadRecord]]]:
+    """The compiled mapping, the clock and the good records of an input; after the body,
+    exit 1 if any line was skipped (each was already reported with its line number)."""
+    compiled = load_compiled(mapping)
+    clock = parse_now(now)
+    bad: list[BadLine] = []
+    source = "<stdin>" if input_file == "-" else input_file
+    with open_input(input_file) as lines:
+        yield compiled, clock, good_records(lines, source, bad)
     if bad:
         typer.echo(f"{len(bad)} record(s) in {source} were skipped (see above)", err=True)
         raise typer.Exit(1)
@@ -110,14 +121,8 @@ def score_command(
     mapping: MappingOption, input_file: InputArgument = "-", now: NowOption = None
 ) -> None:
     """Score canonical records and print one JSON result per record (design §3)."""
-    compiled = load_compiled(mapping)
-    clock = parse_now(now)
-    bad: list[BadLine] = []
-    source = "<stdin>" if input_file == "-" else input_file
-    with open_input(input_file) as lines:
-        results = (score(r, compiled, clock).to_json() for r in good_records(lines, source, bad))
-        write_jsonl(sys.stdout, results)
-    _finish(bad, source)
+    with scored_input(mapping, input_file, now) as (compiled, clock, records):
+        write_jsonl(sys.stdout, (score(r, compiled, clock).to_json() for r in records))
 
 
 @app.command("explain")
@@ -125,16 +130,11 @@ def explain_command(
     mapping: MappingOption, input_file: InputArgument = "-", now: NowOption = None
 ) -> None:
     """Print a human-readable breakdown of each record's score: rules, evidence, caps, verdict."""
-    compiled = load_compiled(mapping)
-    clock = parse_now(now)
-    bad: list[BadLine] = []
-    source = "<stdin>" if input_file == "-" else input_file
-    with open_input(input_file) as lines:
-        for number, record in enumerate(good_records(lines, source, bad)):
+    with scored_input(mapping, input_file, now) as (compiled, clock, records):
+        for number, record in enumerate(records):
             if number:
                 typer.echo("")
             typer.echo(render_explanation(record, score(record, compiled, clock), compiled))
-    _finish(bad, source)
 
 
 @app.command("validate")
