@@ -1,9 +1,10 @@
 """The sync loop: pull → score → decide → diff → write → checkpoint (design §1).
 
 CRM-agnostic: it talks to a `CrmAdapter` only. Per page it scores every record under the
-lifecycle rules, writes only fields whose value really changes, retries failed records
-once, dead-letters the rest, and commits snapshots + journal in one transaction. The
-watermark moves once the whole pull is durable, and never past a failed record.
+lifecycle rules and computes the fields whose value really changes; `BatchWriter` sends
+them in full batches, retries failures once, dead-letters the rest and commits snapshots
+and journal as records complete. The watermark moves once the whole pull is durable, and
+never past a failed record.
 """
 
 from __future__ import annotations
@@ -288,8 +289,9 @@ class Sync:
 
 
 def _token(at: datetime) -> str:
-    """The `scored_at` a run wrote, as CRM filters compare datetimes (epoch ms)."""
-    return str(round(at.timestamp() * 1000))
+    """The `scored_at` a run wrote, as CRM filters compare datetimes: epoch milliseconds,
+    truncated like `format_instant` (rounding could name a different millisecond)."""
+    return str(int(at.timestamp()) * 1000 + at.microsecond // 1000)
 
 
 def _planned(scored: Iterable[Scored]) -> list[PlannedChange]:
