@@ -315,3 +315,17 @@ def test_shared_worked_examples_match():
     for record in records:
         got = score(record, shipped("b2b-saas"), NOW).to_json()
         assert {k: got[k] for k in expected[record.id]} == expected[record.id]
+
+
+def test_abm_variant_adds_buying_group_and_pql():
+    abm = shipped("b2b-saas-abm")
+    group = score(lead(account={"engaged_contacts_30d": 3}), abm, NOW)
+    assert points(group) == {"buying_group": 20}
+    assert points(score(lead(account={"engaged_contacts_30d": "2"}), abm, NOW)) == {}
+    assert points(score(lead(), abm, NOW)) == {}
+    usage = [act("product_usage", d) for d in (1, 3, 6.9)]
+    pql = score(lead(*usage), abm, NOW)
+    assert points(pql)["pql_usage"] == 30 and pql.hot_rules == ("pql_usage",)
+    late = [act("product_usage", d) for d in (1, 3, 7.1)]
+    assert "pql_usage" not in points(score(lead(*late), abm, NOW))
+    assert points(score(lead(account={"engaged_contacts_30d": 5}), abm, NOW)) == {"buying_group": 20}

@@ -30,17 +30,22 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 
 
 def associated(
-    calls: HubSpotCalls, to_type: str, contact_ids: Sequence[str], batch: int = 1000
+    calls: HubSpotCalls,
+    to_type: str,
+    ids: Sequence[str],
+    batch: int = 1000,
+    *,
+    from_type: str = "contacts",
 ) -> dict[str, list[str]]:
-    """contact id → ids of associated `to_type` objects, via associations v4 batch reads."""
+    """id → ids of associated `to_type` objects, via associations v4 batch reads."""
     api = calls.client.crm.associations.v4.batch_api
     found: dict[str, list[str]] = {}
-    for chunk in _chunks(contact_ids, batch):
-        body = {"inputs": [{"id": cid} for cid in chunk]}
+    for chunk in _chunks(ids, batch):
+        body = {"inputs": [{"id": i} for i in chunk]}
         page = calls.call(
-            f"read contact→{to_type} associations",
+            f"read {from_type}→{to_type} associations",
             api.get_page,
-            from_object_type="contacts",
+            from_object_type=from_type,
             to_object_type=to_type,
             batch_input_public_fetch_associations_batch_request=body,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from connector.crm.base import (
@@ -18,10 +18,9 @@ from connector.crm.base import (
     Pulled,
     Value,
 )
+from connector.crm.hubspot.accounts import accounts_for
 from connector.crm.hubspot.activities import (
-    associated,
     engagement_activities,
-    read_objects,
     rollup_activities,
     rollup_properties,
 )
@@ -42,8 +41,6 @@ from connector.records import LeadRecord
 from connector.state import Watermark
 
 log = logging.getLogger(__name__)
-
-COMPANY_PROPERTIES = ("domain", "name", "numberofemployees", "industry", "annualrevenue")
 
 
 def _uses_account(spec: MappingSpec) -> bool:
@@ -92,6 +89,7 @@ class HubSpotAdapter:
         self.stage_of_value = {v.lower(): k for k, v in self.stage_value.items()}
         self.accepted = {s.casefold() for s in mapping.lifecycle.hubspot_accepted_statuses}
         self.with_account = _uses_account(mapping)
+        self.engagement_dates = list(dict.fromkeys(r.date_property for r in self.rollups))
 
     @property
     def api_calls(self) -> int:
@@ -201,7 +199,18 @@ class HubSpotAdapter:
             if fresh
             else {}
         )
-        accounts = self._accounts(fresh) if self.with_account and fresh else {}
+        accounts: dict[str, dict[str, Any]] = {}
+        if self.with_account and fresh:
+            block = {str(c.id): c.properties or {} for c in contacts}
+            accounts = accounts_for(
+                self.calls,
+                fresh,
+                block,
+                self.engagement_dates,
+                datetime.now(UTC),
+                association_batch=self.association_batch_size,
+                read_batch=self.read_batch_size,
+            )
         items = []
         for contact in contacts:
             cid = str(contact.id)
@@ -218,19 +227,6 @@ class HubSpotAdapter:
         if at is None:
             raise FatalSyncError(f"contact {contact.id} has no {MODIFIED}")
         return at
-
-    def _accounts(self, contact_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        links = associated(self.calls, "companies", contact_ids, self.association_batch_size)
-        company_ids = [ids[0] for ids in links.values() if ids]
-        companies = read_objects(
-            self.calls, "companies", company_ids, COMPANY_PROPERTIES, self.read_batch_size
-        )
-        out = {}
-        for cid, ids in links.items():
-            if ids and ids[0] in companies:
-                props = companies[ids[0]]
-                out[cid] = {"id": ids[0], **{k: props.get(k) for k in COMPANY_PROPERTIES}}
-        return out
 
     def canonical_stage(self, props: Mapping[str, Any]) -> str | None:
         """The canonical stage of a contact (HubSpot has no SAL: MQL + accepted status)."""
