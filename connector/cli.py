@@ -24,6 +24,7 @@ from connector.demo import DEFAULT_MAPPING, run_demo
 from connector.errors import MqlsyncError
 from connector.explain import explain as render_explanation
 from connector.mapping.loader import MappingInvalid, load_mapping
+from connector.progress import progress_bar
 from connector.records import BadLine, LeadRecord, RecordError, parse_time, read_jsonl, write_jsonl
 from connector.runner import open_context
 from connector.sandbox.serve import serve
@@ -194,8 +195,8 @@ def sync_command(
     """Run one incremental sync: pull changes, score, write only what changed."""
     if not once:
         raise fail("`sync` runs once; use `mqlsync run` for the scheduled daemon", 2)
-    with handled(), open_context(config) as ctx:
-        summary = ctx.sync().run(dry_run=dry_run)
+    with handled(), open_context(config) as ctx, progress_bar("syncing") as update:
+        summary = ctx.sync().run(dry_run=dry_run, progress=update)
     _print_summary(summary, "dry run" if dry_run else "sync")
     if summary.failed:
         raise typer.Exit(1)
@@ -209,8 +210,8 @@ def plan_command(
     """Preview a sync: every record and field it would change (before → after); writes nothing."""
     if output not in ("table", "json"):
         raise fail("--output must be table or json", 2)
-    with handled(), open_context(config) as ctx:
-        summary = ctx.sync().run(dry_run=True)
+    with handled(), open_context(config) as ctx, progress_bar("planning") as update:
+        summary = ctx.sync().run(dry_run=True, progress=update)
     changes = [asdict(change) for change in summary.planned]
     if output == "json":
         typer.echo(json.dumps({"changes": changes, "totals": summary.counts()}, indent=2))

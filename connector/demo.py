@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
 from connector.mapping.loader import load_mapping
+from connector.progress import progress_bar
 from connector.ratelimit import RateLimiter
 from connector.sandbox.hubspot import HubSpotSandbox
 from connector.scoring import compile_mapping
@@ -49,16 +49,8 @@ def run_demo(
             )
             with StateStore.open(f"sqlite:///{Path(tmp) / 'state.db'}") as store:
                 sync = Sync(adapter, compiled, store, clock=lambda: datetime.now(UTC))
-                with Progress(
-                    TextColumn("syncing"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TimeElapsedColumn(),
-                    console=console,
-                    transient=True,
-                ) as bar:
-                    task = bar.add_task("sync", total=contacts)
-                    summary = sync.run(progress=lambda done, _: bar.update(task, completed=done))
+                with progress_bar("syncing", contacts, console) as update:
+                    summary = sync.run(progress=update)
         finally:
             sandbox.stop()
     _print_summary(summary, console)
@@ -78,8 +70,7 @@ def _print_summary(summary: RunSummary, console: Console) -> None:
         f"{summary.api_calls:,} API calls; wrote {summary.written:,}, failed {summary.failed}"
     )
     console.print(
-        f"MQLs: {summary.mqls:,} (promoted {summary.promoted:,}, "
-        f"recycled {summary.recycled:,})"
+        f"MQLs: {summary.mqls:,} (promoted {summary.promoted:,}, recycled {summary.recycled:,})"
     )
     console.print(_counts("routes", dict(summary.routes)))
     console.print(_counts("grades", dict(summary.grades)))
