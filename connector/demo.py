@@ -23,7 +23,14 @@ from connector.scoring import compile_mapping
 from connector.state import StateStore
 from connector.sync import RunSummary, Sync
 
-DEFAULT_MAPPING = Path(__file__).resolve().parent.parent / "mappings" / "b2b-saas.toml"
+def _shipped_mappings() -> Path:
+    """`mappings/` of a source checkout, else the copy packaged into the wheel."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "mappings"
+    return checkout if checkout.is_dir() else here / "mappings_shipped"
+
+
+DEFAULT_MAPPING = _shipped_mappings() / "b2b-saas.toml"
 
 
 def run_demo(
