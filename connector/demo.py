@@ -23,6 +23,7 @@ from connector.scoring import compile_mapping
 from connector.state import StateStore
 from connector.sync import RunSummary, Sync
 
+
 def _shipped_mappings() -> Path:
     """`mappings/` of a source checkout, else the copy packaged into the wheel."""
     here = Path(__file__).resolve().parent
