@@ -224,9 +224,10 @@ def _decay_reason(
         return None
     points = periods * decay.points
     when = newest.astimezone(UTC).date().isoformat()
-    evidence = (
-        f"no activity for {math.floor(days)} days (newest {when}): {periods} × {decay.points}"
-    )
+    # Whole periods, not the exact day count: the reasons text is written to the CRM and
+    # must not change every day between decay steps (the daily rescore writes only changes).
+    full = f"{decay.grace_days + periods * decay.every_days:g}"
+    evidence = f"no activity for {full}+ days (newest {when}): {periods} × {decay.points}"
     return Reason(decay.id, decay.axis, points, evidence, raw_points=points)
 
 

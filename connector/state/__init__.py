@@ -7,11 +7,12 @@ SQLite file by default, PostgreSQL by URL, one code path (SQLAlchemy Core)::
 """
 
 from .store import IN_CHUNK, StateStore
-from .values import EPOCH, DeadLetter, JournalEntry, Run, RunKind, Snapshot, Watermark
+from .values import EPOCH, NEVER, DeadLetter, JournalEntry, Run, RunKind, Snapshot, Watermark
 
 __all__ = [
     "EPOCH",
     "IN_CHUNK",
+    "NEVER",
     "DeadLetter",
     "JournalEntry",
     "Run",

@@ -16,7 +16,7 @@ __all__ = ["SNAPSHOT_COLUMNS", "dead_letter", "new_id", "run", "snapshot", "snap
 SNAPSHOT_ORDER = (
     "crm", "object", "record_id", "fit", "engagement", "total", "grade", "route", "temperature",
     "stage", "mql_at", "recycled_at", "recycle_reason", "lead_status_at_promotion", "scored_at",
-    "written", "record",
+    "written", "record", "due_at",
 )  # fmt: skip
 SNAPSHOT_COLUMNS = [t.snapshots.c[name] for name in SNAPSHOT_ORDER]
 
@@ -40,17 +40,17 @@ def snapshot_row(s: Snapshot) -> dict[str, Any]:
         "scored_at": s.scored_at,
         "written": t.dumps(s.written),
         "record": t.dumps(s.record),
+        "due_at": s.due_at,
     }
 
 
 def snapshot(row: Sequence[Any]) -> Snapshot:
     """Decode a row; positional unpacking in _SNAPSHOT_ORDER is much faster than row.attr."""
-    (c, o, rid, fit, eng, total, grade, route, temp, stage, mql, rec, reason, status, at, w, r) = (
-        row
-    )
+    (c, o, rid, fit, eng, total, grade, route, temp, stage, mql, rec, reason, status, at, w, r,
+     due) = row  # fmt: skip
     return Snapshot(
         c, o, rid, fit, eng, total, at, grade, route, temp, stage, mql, rec, reason, status,
-        t.loads(w), t.loads(r),
+        t.loads(w), t.loads(r), due,
     )  # fmt: skip
 
 

@@ -16,15 +16,19 @@ from typing import Any, Self
 from sqlalchemy import (
     Connection,
     Engine,
+    Select,
     Table,
     and_,
     func,
     insert,
+    inspect,
     select,
+    text,
     tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from ..errors import redact
 from . import rows as conv
@@ -62,6 +66,7 @@ class StateStore:
         """Connect to ``url`` (a SQLAlchemy URL) and create missing tables."""
         engine = make_engine(url, **engine_options)
         t.metadata.create_all(engine)
+        _add_due_at(engine)
         return cls(engine)
 
     def close(self) -> None:
@@ -262,6 +267,67 @@ class StateStore:
                 return
             after = [page[-1][i] for i in free]
 
+    def iter_due_snapshots(
+        self,
+        now: datetime,
+        crm: str | None = None,
+        obj: str | None = None,
+        *,
+        batch: int = 5_000,
+    ) -> Iterator[Snapshot]:
+        """Stream the snapshots the rescore must look at: ``due_at <= now`` or not known.
+
+        Rows with no ``due_at`` (written before it existed, or by a writer that does not
+        compute it) come first in key order, then due rows in ``(due_at, key)`` order, both
+        by keyset pagination over ``ix_snapshots_due``. A row the caller rescored between
+        batches gets a later ``due_at`` (> ``now``) and so never comes back in this pass.
+        """
+        require_aware(now, "now")
+        s = t.snapshots.c
+        unknown = select(*conv.SNAPSHOT_COLUMNS).where(s.due_at.is_(None))
+        yield from self._keyset(unknown, (s.crm, s.object, s.record_id), crm, obj, batch)
+        due = select(*conv.SNAPSHOT_COLUMNS).where(s.due_at <= now)
+        yield from self._keyset(due, (s.crm, s.object, s.due_at, s.record_id), crm, obj, batch)
+
+    def _keyset(
+        self,
+        base: Select[Any],
+        key: tuple[Any, ...],
+        crm: str | None,
+        obj: str | None,
+        batch: int,
+    ) -> Iterator[Snapshot]:
+        """Keyset pages of ``base`` ordered by ``key`` (whose first columns are crm, object).
+
+        As in :meth:`iter_snapshots`, the "after" predicate covers only the columns not
+        pinned by equality, so SQLite seeks instead of re-scanning from the start.
+        """
+        pinned = {0: crm, 1: obj}
+        free = [i for i in range(len(key)) if pinned.get(i) is None]
+        for i, value in pinned.items():
+            if value is not None:
+                base = base.where(key[i] == value)
+        base = base.order_by(*key).limit(batch)
+        positions = [conv.SNAPSHOT_ORDER.index(c.name) for c in key]
+        cols = [key[i] for i in free]
+        types = [c.type for c in cols]  # bind as the columns do (SQLite: ISO text times)
+        after: list[Any] | None = None
+        while True:
+            query = base
+            if after is not None:
+                query = query.where(
+                    cols[0] > after[0]
+                    if len(cols) == 1
+                    else tuple_(*cols) > tuple_(*after, types=types)
+                )
+            with self.engine.connect() as conn:
+                page = conn.execute(query).all()
+            for row in page:
+                yield conv.snapshot(row)
+            if len(page) < batch:
+                return
+            after = [page[-1][positions[i]] for i in free]
+
     def count_snapshots(self, crm: str | None = None) -> int:
         """Number of stored snapshots (for progress bars)."""
         query = select(func.count()).select_from(t.snapshots)
@@ -396,3 +462,23 @@ class StateStore:
                 .values(resolved_at=at)
             )
             return bool(result.rowcount)
+
+
+def _add_due_at(engine: Engine) -> None:
+    """Add ``snapshots.due_at`` and its index to a store created before they existed.
+
+    There are no migrations: ``create_all`` only creates missing tables, so a column added
+    later is added here. A concurrent opener may win the race; that is fine.
+    """
+    columns = {c["name"] for c in inspect(engine).get_columns("snapshots")}
+    if "due_at" not in columns:
+        ddl = t.snapshots.c.due_at.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE snapshots ADD COLUMN due_at {ddl}"))
+        except DBAPIError:
+            columns = {c["name"] for c in inspect(engine).get_columns("snapshots")}
+            if "due_at" not in columns:
+                raise
+    for index in t.snapshots.indexes:
+        index.create(engine, checkfirst=True)

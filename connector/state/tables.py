@@ -128,9 +128,21 @@ snapshots = Table(
     Column("scored_at", UtcDateTime(), nullable=False),
     Column("written", Text, nullable=False),  # JSON: write-back field -> last written value
     Column("record", Text, nullable=False),  # JSON: canonical §2 record, for offline rescore
+    # When time alone may next change what was written (connector.timers); NULL = not known
+    # yet (due now). The daily rescore reads only due rows through ix_snapshots_due.
+    Column("due_at", UtcDateTime()),
     # Clustered on the key in SQLite: the rescore's key-ordered scan reads pages in order
     # instead of an index plus a rowid lookup per row (~20 % faster, smaller file).
     sqlite_with_rowid=False,
+)
+
+# Pinned crm/object first: the rescore seeks one object's due rows in (due_at, id) order.
+Index(
+    "ix_snapshots_due",
+    snapshots.c.crm,
+    snapshots.c.object,
+    snapshots.c.due_at,
+    snapshots.c.record_id,
 )
 
 runs = Table(

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 __all__ = [
     "EPOCH",
+    "NEVER",
     "DeadLetter",
     "JournalEntry",
     "Run",
@@ -23,6 +24,8 @@ __all__ = [
 
 RunKind = Literal["sync", "rescore", "undo"]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+"""``due_at`` of a snapshot that time alone never changes (``None`` means "not known yet")."""
 
 
 def require_aware(value: datetime, what: str) -> datetime:
@@ -99,6 +102,9 @@ class Snapshot:
     lead_status_at_promotion: str | None = None
     written: dict[str, Any] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)
+    due_at: datetime | None = None
+    """When time alone may next change the written values (``connector.timers``); ``None``
+    = not known, so the rescore treats it as due; ``NEVER`` = no time-based change."""
 
     def __post_init__(self) -> None:
         # Inline checks: the rescore builds a million of these from the store.
@@ -108,6 +114,8 @@ class Snapshot:
             require_aware(self.mql_at, "mql_at")
         if self.recycled_at is not None and self.recycled_at.tzinfo is None:
             require_aware(self.recycled_at, "recycled_at")
+        if self.due_at is not None and self.due_at.tzinfo is None:
+            require_aware(self.due_at, "due_at")
 
     @property
     def key(self) -> tuple[str, str, str]:

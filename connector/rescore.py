@@ -1,0 +1,248 @@
+"""The daily time-based rescore: decay, window expiry and lifecycle timers, zero CRM reads.
+
+Scores move with the clock even when nothing in the CRM changes: activities age out of
+rule windows, inactivity decay takes another step, an MQL nobody touched goes stale, a
+recycle cooldown ends, SLA windows pass. The sync stores each record's canonical data and
+the instant such a change can next happen (`due_at`, see `connector.timers`), so this job
+streams only the due snapshots, rescores them from the snapshot alone (no pull, no read),
+and writes through the adapter only the records whose written values change — with the
+sync's own diff, batching, retry, dead-letter, journal and snapshot code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection
+
+from connector.crm.base import TIMESTAMP_FIELDS, CrmAdapter, Patch, Pulled, Value
+from connector.crm.values import changed_fields, parse_instant
+from connector.lifecycle import Decision, Memory, evaluate
+from connector.records import LeadRecord, parse_record
+from connector.scoring import CompiledMapping, ScoreResult
+from connector.state import NEVER, Snapshot, StateStore, Watermark
+from connector.sync import (
+    OWN_FROM,
+    OWN_TO,
+    OWN_TOKEN,
+    Progress,
+    RunSummary,
+    _planned,
+    desired_values,
+    memory_of,
+)
+from connector.timers import Window, next_change_at, windows_of
+from connector.writer import BatchWriter, Scored
+
+STAGE_PROPERTY = "lifecycle_stage"
+
+
+def held_record(record: LeadRecord, stage: str | None) -> LeadRecord:
+    """The record as the CRM holds it after mqlsync's last write: with the stage it holds.
+
+    A snapshot keeps the record as pulled, i.e. before that sync promoted or recycled it;
+    rescoring that as-is would promote an MQL again and restart its clocks.
+    """
+    if record.properties.get(STAGE_PROPERTY) == stage:
+        return record
+    properties = dict(record.properties)
+    if stage is None:
+        properties.pop(STAGE_PROPERTY, None)
+    else:
+        properties[STAGE_PROPERTY] = stage
+    return replace(record, properties=properties)
+
+
+def rescore_record(
+    record: LeadRecord, mapping: CompiledMapping, memory: Memory, now: datetime
+) -> tuple[ScoreResult, Decision, dict[str, Value]]:
+    """Score and decide one held record at `now`; the desired write-back values.
+
+    Exactly what the sync computes for a record pulled unchanged at `now`.
+    """
+    result, decision = evaluate(record, mapping, memory, now)
+    return result, decision, desired_values(result, decision, now)
+
+
+def current_values(snapshot: Snapshot) -> dict[str, Value]:
+    """What the CRM holds of mqlsync's fields, per the snapshot (the diff's "before")."""
+    current = {f: v for f, v in snapshot.written.items() if f != "modified_at"}
+    current["stage"] = snapshot.stage
+    return current
+
+
+class _DueStore(StateStore):
+    """The same database, stamping each snapshot the writer commits with its `due_at`.
+
+    `BatchWriter` builds snapshots with `snapshot_of`, which knows nothing of due times;
+    until it takes one (see the module notes), the rescore adds it on the way in.
+    """
+
+    def __init__(self, store: StateStore) -> None:
+        super().__init__(store.engine)
+        self.due: dict[str, datetime] = {}
+
+    def upsert_snapshots(
+        self, snapshots: Iterable[Snapshot], *, conn: Connection | None = None
+    ) -> int:
+        """Stamp and forget each record's due time, then store as usual."""
+        due = self.due
+        stamped = [replace(s, due_at=due.pop(s.record_id, None)) for s in snapshots]
+        return super().upsert_snapshots(stamped, conn=conn)
+
+
+class Rescore:
+    """The daily rescore of every due snapshot of one CRM (design §1, issue 6)."""
+
+    def __init__(
+        self,
+        adapter: CrmAdapter,
+        mapping: CompiledMapping,
+        store: StateStore,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        batch: int = 5_000,
+    ) -> None:
+        self.adapter = adapter
+        self.mapping = mapping
+        self.store = store
+        self.clock = clock
+        self.batch = batch
+        """Snapshots read, scored and committed together (one transaction per batch)."""
+        self.windows: tuple[Window, ...] = windows_of(mapping.spec)
+
+    def run(self, *, dry_run: bool = False, progress: Progress | None = None) -> RunSummary:
+        """Rescore every due snapshot; `dry_run` writes nothing and fills `planned`.
+
+        `summary.pulled` counts the snapshots rescored (none were pulled from the CRM).
+        """
+        started = time.monotonic()
+        now = self.clock()
+        calls_before = self.adapter.api_calls
+        summary = RunSummary()
+        if not dry_run:
+            summary.run_id = self.store.start_run("rescore", crm=self.adapter.kind, started_at=now)
+        status, error = "ok", None
+        try:
+            for obj in self.adapter.objects:
+                self._rescore_object(obj, now, dry_run, summary, progress)
+        except Exception as exc:
+            status, error = "failed", str(exc)
+            raise
+        finally:
+            summary.api_calls = self.adapter.api_calls - calls_before
+            summary.seconds = time.monotonic() - started
+            if summary.run_id is not None:
+                self.store.finish_run(
+                    summary.run_id, status, summary.counts(), summary.api_calls, error
+                )
+        return summary
+
+    def _rescore_object(
+        self,
+        obj: str,
+        now: datetime,
+        dry_run: bool,
+        summary: RunSummary,
+        progress: Progress | None,
+    ) -> None:
+        stamping = _DueStore(self.store)
+        writer = BatchWriter(self.adapter, stamping, obj, now, summary.run_id)
+        page: list[Snapshot] = []
+        due = self.store.iter_due_snapshots(now, self.adapter.kind, obj, batch=self.batch)
+        for snap in due:
+            page.append(snap)
+            if len(page) >= self.batch:
+                self._page(obj, page, now, dry_run, summary, writer, stamping)
+                page = []
+                if progress is not None:
+                    progress(summary.pulled, None)
+        if page:
+            self._page(obj, page, now, dry_run, summary, writer, stamping)
+            if progress is not None:
+                progress(summary.pulled, None)
+        if dry_run:
+            return
+        writer.flush(final=True)
+        summary.written += writer.tally.written
+        summary.failed += writer.tally.failed
+        summary.dead_lettered += writer.tally.dead_lettered
+        window = writer.written_at
+        if window:
+            # Our writes bump the CRM's modified time: mark them so the next sync skips
+            # their echoes, exactly as a sync marks its own (same watermark rows).
+            marks = {OWN_FROM: min(window), OWN_TO: max(window), OWN_TOKEN: now}
+            with self.store.transaction() as conn:
+                for name, value in marks.items():
+                    self.store.save_watermark(
+                        self.adapter.kind, obj, Watermark(name, value), conn=conn
+                    )
+
+    def _page(
+        self,
+        obj: str,
+        snaps: list[Snapshot],
+        now: datetime,
+        dry_run: bool,
+        summary: RunSummary,
+        writer: BatchWriter,
+        stamping: _DueStore,
+    ) -> None:
+        scored = [self._score(obj, snap, now, summary) for snap in snaps]
+        if dry_run:
+            summary.planned.extend(_planned(scored))
+            return
+        for item in scored:
+            stamping.due[item.record_id] = due_at(
+                item.pulled.record, self.mapping, item.decision.memory, now, self.windows
+            )
+        writer.add(scored)
+        writer.flush()
+
+    def _score(self, obj: str, snap: Snapshot, now: datetime, summary: RunSummary) -> Scored:
+        record = held_record(parse_record(snap.record), snap.stage)
+        result, decision, desired = rescore_record(record, self.mapping, memory_of(snap), now)
+        current = current_values(snap)
+        diff = changed_fields(desired, current, TIMESTAMP_FIELDS)
+        backward = decision.action in ("recycle_rejected", "recycle_stale")
+        patch = Patch(obj, snap.record_id, diff, backward) if diff else None
+        modified = parse_instant(snap.written.get("modified_at")) or snap.scored_at
+        _tally(summary, result, decision, patch)
+        return Scored(Pulled(record, current, modified), result, decision, desired, patch)
+
+
+def _tally(
+    summary: RunSummary, result: ScoreResult, decision: Decision, patch: Patch | None
+) -> None:
+    """The run counters, as `Sync._score_page` keeps them."""
+    summary.pulled += 1
+    summary.changed += patch is not None
+    summary.mqls += result.is_mql
+    summary.promoted += decision.action == "promote"
+    summary.recycled += decision.action in ("recycle_rejected", "recycle_stale")
+    summary.routes[result.route] += 1
+    if result.grade:
+        summary.grades[result.grade] += 1
+    for reason in result.reasons[:3]:
+        summary.reasons[reason.rule] += 1
+
+
+def due_at(
+    record: LeadRecord,
+    mapping: CompiledMapping,
+    memory: Memory,
+    now: datetime,
+    windows: tuple[Window, ...] | None = None,
+) -> datetime:
+    """The `due_at` to store for a record scored at `now` (`NEVER`: time cannot change it).
+
+    For the sync: `Snapshot(..., due_at=due_at(record, mapping, decision.memory, now))`,
+    `memory` being the memory after the decision.
+    """
+    return next_change_at(record, mapping, memory, now, windows) or NEVER
+
+
+__all__ = ["Rescore", "current_values", "due_at", "held_record", "rescore_record"]

@@ -1,0 +1,99 @@
+"""`due_at` and `iter_due_snapshots` (the daily rescore's read path), on both backends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import inspect, text
+
+from connector.state import NEVER, StateStore
+from tests.state.test_store import T0, snap
+
+DAY = timedelta(days=1)
+
+
+def test_due_at_round_trips_with_never_and_unknown(store: StateStore) -> None:
+    rows = [snap("1", due_at=T0 + DAY), snap("2", due_at=NEVER), snap("3")]
+    store.upsert_snapshots(rows)
+    got = store.get_snapshots("hubspot", "contact", ["1", "2", "3"])
+    assert [got[r.record_id] for r in rows] == rows
+    assert got["3"].due_at is None
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5_000])
+def test_iter_due_yields_unknown_then_due_in_time_order_only(store: StateStore, batch: int) -> None:
+    store.upsert_snapshots(
+        [
+            snap("a", due_at=T0 + 2 * DAY),  # not yet due
+            snap("b", due_at=T0),  # due exactly now
+            snap("c", due_at=T0 - 3 * DAY),
+            snap("d", due_at=NEVER),
+            snap("e"),  # unknown: due
+            snap("f", due_at=T0 - DAY),
+            snap("g", due_at=T0 - DAY),  # same time: key order
+            snap("h", crm="salesforce", obj="Lead", due_at=T0 - DAY),
+            snap("i", crm="salesforce", obj="Lead"),
+        ]
+    )
+    ids = [s.record_id for s in store.iter_due_snapshots(T0, "hubspot", "contact", batch=batch)]
+    assert ids == ["e", "c", "f", "g", "b"]
+    every = [s.record_id for s in store.iter_due_snapshots(T0, batch=batch)]
+    assert every == ["e", "i", "c", "f", "g", "b", "h"]
+    assert [s.record_id for s in store.iter_due_snapshots(T0, "salesforce", batch=batch)] == [
+        "i",
+        "h",
+    ]
+    assert [s.record_id for s in store.iter_due_snapshots(T0, obj="Lead", batch=batch)] == [
+        "i",
+        "h",
+    ]
+    early = store.iter_due_snapshots(T0 - 10 * DAY, "hubspot", batch=batch)
+    assert [s.record_id for s in early] == ["e"]
+
+
+def test_rows_rescored_between_batches_do_not_come_back(store: StateStore) -> None:
+    """The rescore pushes each row's due_at past now while iterating: one pass, no repeats."""
+    store.upsert_snapshots(snap(f"{i:03d}", due_at=T0 - i * DAY) for i in range(20))
+    store.upsert_snapshots(snap(f"n{i}") for i in range(5))
+    seen = []
+    for s in store.iter_due_snapshots(T0, "hubspot", "contact", batch=3):
+        seen.append(s.record_id)
+        store.upsert_snapshots([snap(s.record_id, due_at=T0 + DAY)])
+    assert seen == [f"n{i}" for i in range(5)] + [f"{i:03d}" for i in reversed(range(20))]
+    assert list(store.iter_due_snapshots(T0)) == []
+
+
+def test_naive_now_is_refused(store: StateStore) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        list(store.iter_due_snapshots(T0.replace(tzinfo=None)))
+
+
+def test_open_adds_due_at_to_a_store_made_before_it(store_url: str, store: StateStore) -> None:
+    store.upsert_snapshots([snap("1", due_at=T0)])
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_snapshots_due"))
+        conn.execute(text("ALTER TABLE snapshots DROP COLUMN due_at"))
+    assert "due_at" not in {c["name"] for c in inspect(store.engine).get_columns("snapshots")}
+    with StateStore.open(store_url) as upgraded:
+        got = upgraded.get_snapshots("hubspot", "contact", ["1"])["1"]
+        assert got.due_at is None and got.fit == 35  # old row kept, due time unknown
+        names = {i["name"] for i in inspect(upgraded.engine).get_indexes("snapshots")}
+        assert "ix_snapshots_due" in names
+        assert [s.record_id for s in upgraded.iter_due_snapshots(T0)] == ["1"]
+    with StateStore.open(store_url) as again:  # idempotent
+        assert again.count_snapshots() == 1
+
+
+def test_sqlite_due_query_seeks_the_due_index(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with StateStore.open(f"sqlite:///{tmp_path / 's.db'}") as s, s.engine.connect() as conn:
+        plan = conn.execute(
+            text(
+                "EXPLAIN QUERY PLAN SELECT record FROM snapshots WHERE crm = 'h' AND "
+                "object = 'c' AND due_at <= 'x' AND (due_at, record_id) > ('a', 'b') "
+                "ORDER BY crm, object, due_at, record_id LIMIT 5"
+            )
+        ).all()
+        detail = " ".join(str(row[-1]) for row in plan)
+        assert "ix_snapshots_due" in detail and "SCAN" not in detail, detail
+        assert "TEMP B-TREE" not in detail, detail
