@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
-from connector.crm.base import TIMESTAMP_FIELDS, CrmAdapter, Patch, Pulled, Value
+from connector.crm.base import TIMESTAMP_FIELDS, CrmAdapter, Outcome, Patch, Pulled, Value
 from connector.crm.values import changed_fields, parse_instant
 from connector.lifecycle import Decision, Memory, evaluate
 from connector.records import LeadRecord, parse_record
@@ -150,7 +150,14 @@ class Rescore:
         progress: Progress | None,
     ) -> None:
         stamping = _DueStore(self.store)
-        writer = BatchWriter(self.adapter, stamping, obj, now, summary.run_id)
+        letters = {d.record_id: d.id for d in self.store.open_dead_letters(self.adapter.kind, obj)}
+
+        def resolve(item: Scored, outcome: Outcome | None) -> None:
+            # A record dead-lettered earlier is settled once a later write lands.
+            if item.record_id in letters and outcome is not None and not outcome.error:
+                self.store.resolve_dead_letter(letters.pop(item.record_id))
+
+        writer = BatchWriter(self.adapter, stamping, obj, now, summary.run_id, on_done=resolve)
         page: list[Snapshot] = []
         due = self.store.iter_due_snapshots(now, self.adapter.kind, obj, batch=self.batch)
         for snap in due:

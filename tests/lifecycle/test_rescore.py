@@ -1,0 +1,171 @@
+"""The daily rescore against the HubSpot sandbox: decay and stale recycle with zero reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from connector.crm.base import TIMESTAMP_FIELDS
+from connector.crm.values import changed_fields
+from connector.records import parse_record
+from connector.rescore import Rescore, current_values, held_record, rescore_record
+from connector.sandbox.faults import Faults
+from connector.state import NEVER
+from connector.sync import RunSummary, memory_of
+from tests.integration.conftest import Rig, make_rig
+
+DAY = timedelta(days=1)
+T0 = datetime.now(UTC).replace(microsecond=0)
+BATCH_UPDATE = "/crm/v3/objects/contacts/batch/update"
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    """One sync at T0 of 300 sandbox contacts (shared: the tests below only add runs)."""
+    for rig in make_rig(tmp_path_factory.mktemp("rescore"), 300):
+        rig.adapter.provision()
+        rig.sync.clock = lambda: T0
+        assert rig.sync.run().written == 300
+        yield rig
+
+
+def rescore(rig: Rig, at: datetime, **kw) -> tuple[RunSummary, list]:
+    """Run a rescore at `at`; the summary and the sandbox requests it made."""
+    before = len(rig.sandbox.request_log)
+    summary = Rescore(rig.adapter, rig.mapping, rig.store, clock=lambda: at, **kw).run()
+    return summary, rig.sandbox.request_log.entries()[before:]
+
+
+def expected_changes(rig: Rig, at: datetime) -> dict[str, dict]:
+    """Independently: which stored records would write what at `at`."""
+    out = {}
+    for snap in rig.store.iter_snapshots("hubspot", "contact"):
+        record = held_record(parse_record(snap.record), snap.stage)
+        _, _, desired = rescore_record(record, rig.mapping, memory_of(snap), at)
+        diff = changed_fields(desired, current_values(snap), TIMESTAMP_FIELDS)
+        if diff:
+            out[snap.record_id] = diff
+    return out
+
+
+def only_batch_updates(requests: list) -> None:
+    assert requests, "expected writes"
+    assert {(r.method, r.path) for r in requests} == {("POST", BATCH_UPDATE)}, requests
+
+
+def test_rescore_right_after_a_sync_writes_nothing_and_learns_due_times(synced: Rig):
+    summary, requests = rescore(synced, T0 + timedelta(minutes=1))
+    assert summary.pulled == 300  # the sync stored no due times yet: all unknown, all read
+    assert summary.written == 0 and requests == [] and summary.api_calls == 0
+    snaps = list(synced.store.iter_snapshots("hubspot"))
+    assert all(s.due_at is not None and s.due_at > T0 for s in snaps)
+    assert any(s.due_at == NEVER for s in snaps) or all(s.record["activities"] for s in snaps)
+    again, requests = rescore(synced, T0 + timedelta(minutes=2))
+    assert again.pulled < 30 and again.written == 0 and requests == []
+
+
+def test_decay_bites_after_31_days_with_zero_reads_and_only_changed_records(synced: Rig):
+    at = T0 + 31 * DAY
+    expected = expected_changes(synced, at)
+    assert len(expected) > 100  # decay and expiring windows touch most records
+    summary, requests = rescore(synced, at)
+    only_batch_updates(requests)  # no search, read or association call
+    assert summary.api_calls == len(requests)
+    assert summary.written == summary.changed == len(expected) and summary.failed == 0
+    journal = list(synced.store.journal_for_run(summary.run_id))
+    assert {e.record_id for e in journal} == set(expected)
+    assert {(e.record_id, e.field) for e in journal} == {
+        (rid, f) for rid, diff in expected.items() for f in diff
+    }
+    run = synced.store.get_run(summary.run_id)
+    assert run is not None and run.kind == "rescore" and run.status == "ok"
+    assert run.counts["written"] == len(expected)
+    # the CRM holds what scoring says at `at`, and a record with decay shows it
+    api = synced.adapter.calls.client.crm.contacts.basic_api
+    rid = next(r for r, d in expected.items() if "engagement" in d)
+    props = api.get_by_id(rid, properties=["mqlsync_engagement", "mqlsync_reasons"]).properties
+    assert int(props["mqlsync_engagement"]) == expected[rid]["engagement"]
+    snap = synced.store.get_snapshots("hubspot", "contact", [rid])[rid]
+    assert snap.engagement == expected[rid]["engagement"] and snap.due_at > at
+    # the same moment again: nothing due is left to change
+    second, requests = rescore(synced, at)
+    assert second.written == 0 and requests == []
+
+
+def test_untouched_mql_is_recycled_by_the_rescore_after_14_days(tmp_path):
+    for rig in make_rig(tmp_path, 120):
+        rig.adapter.provision()
+        rig.sync.clock = lambda: T0
+        rig.sync.run()
+        rescore(rig, T0 + timedelta(minutes=1))  # learn due times
+        mqls = [s for s in rig.store.iter_snapshots("hubspot") if s.stage == "mql"]
+        stale = [
+            s.record_id
+            for s in mqls
+            if not any(
+                a["type"] in ("sales_touch", "call", "meeting", "email_reply")
+                and datetime.fromisoformat(a["at"]) > s.mql_at
+                for a in s.record["activities"]
+            )
+        ]
+        assert stale, "the sandbox should have untouched MQLs"
+        before, _ = rescore(rig, T0 + 14 * DAY - timedelta(seconds=1))
+        assert before.recycled == 0
+        summary, requests = rescore(rig, T0 + 14 * DAY)
+        only_batch_updates(requests)
+        assert summary.recycled == len(stale)
+        api = rig.adapter.calls.client.crm.contacts.basic_api
+        names = ["lifecyclestage", "mqlsync_recycle_reason", "mqlsync_recycled_at"]
+        for rid in stale:
+            props = api.get_by_id(rid, properties=names).properties
+            assert props["lifecyclestage"] == "lead"
+            assert props["mqlsync_recycle_reason"] == "no sales touch in 14 days"
+            assert props["mqlsync_recycled_at"].startswith((T0 + 14 * DAY).date().isoformat())
+        snaps = rig.store.get_snapshots("hubspot", "contact", stale)
+        assert all(s.stage == "lead" and s.recycled_at == T0 + 14 * DAY for s in snaps.values())
+        journal = list(rig.store.journal_for_run(summary.run_id))
+        assert {e.record_id for e in journal if e.field == "stage"} == set(stale)
+
+
+def test_dry_run_plans_without_writing_or_recording(synced: Rig):
+    at = T0 + 80 * DAY
+    expected = expected_changes(synced, at)
+    assert expected
+    due_before = {s.record_id: s.due_at for s in synced.store.iter_snapshots("hubspot")}
+    runs_before = len(synced.store.recent_runs(100))
+    before = len(synced.sandbox.request_log)
+    plan = Rescore(synced.adapter, synced.mapping, synced.store, clock=lambda: at, batch=7).run(
+        dry_run=True
+    )
+    assert len(synced.sandbox.request_log) == before
+    assert {p.record_id for p in plan.planned} == set(expected)
+    assert {(p.record_id, p.field) for p in plan.planned} == {
+        (rid, f) for rid, diff in expected.items() for f in diff
+    }
+    assert {s.record_id: s.due_at for s in synced.store.iter_snapshots("hubspot")} == due_before
+    assert len(synced.store.recent_runs(100)) == runs_before
+
+
+def test_failed_writes_are_dead_lettered_and_stay_due(tmp_path):
+    for rig in make_rig(tmp_path, 150, faults=Faults(partial_batch_failure=0.0, seed=3)):
+        rig.adapter.provision()
+        rig.sync.clock = lambda: T0
+        rig.sync.run()
+        at = T0 + 31 * DAY
+        rig.sandbox.faults.partial_batch_failure = 0.3
+        failing, requests = rescore(rig, at)
+        only_batch_updates(requests)
+        assert failing.failed > 0 and failing.dead_lettered == failing.failed
+        letters = {d.record_id for d in rig.store.open_dead_letters("hubspot")}
+        assert len(letters) == failing.failed
+        assert all(d.error for d in rig.store.open_dead_letters("hubspot"))
+        journaled = {e.record_id for e in rig.store.journal_for_run(failing.run_id)}
+        assert not letters & journaled  # only what was written is journaled
+        # their snapshots were not advanced: the next rescore picks exactly them up again
+        rig.sandbox.faults.partial_batch_failure = 0.0
+        retry, _ = rescore(rig, at)
+        assert retry.written == len(letters) and retry.failed == 0
+        assert {e.record_id for e in rig.store.journal_for_run(retry.run_id)} == letters
+        assert rig.store.open_dead_letters("hubspot") == []  # settled once written
