@@ -125,6 +125,24 @@ class OwnWrites:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class SlaBreach:
+    """An MQL that has just passed SLA windows (§5), for a follow-up task in the CRM.
+
+    Carries what the record's owner needs to act without opening mqlsync: which windows
+    were missed, since when the lead has been an MQL, and why it scored.
+    """
+
+    record_id: str
+    owner: str | None
+    """The CRM owner (user) id, when the record has one; the task is assigned to them."""
+    breached: tuple[str, ...]
+    """Windows newly exceeded: `handoff`, `first_touch`, `disposition`."""
+    mql_at: datetime
+    reasons: str
+    """The written top score reasons."""
+
+
 class CrmAdapter(Protocol):
     """A CRM as the sync loop sees it (HubSpot, Salesforce, or their sandboxes)."""
 
@@ -164,4 +182,15 @@ class CrmAdapter(Protocol):
 
     def write(self, obj: str, patches: list[Patch]) -> list[Outcome]:
         """Write one batch (≤ `write_batch_size`) and report every patch's outcome."""
+        ...
+
+    def notify_sla_breaches(
+        self, obj: str, breaches: Sequence[SlaBreach], *, now: datetime | None = None
+    ) -> int:
+        """Create one follow-up task per breach for the record's owner; returns tasks created.
+
+        Only for the mapping's opt-in `sla.create_task_on_breach`. Not idempotent: pass each
+        breach once (when a window is first exceeded), not on every sync that still sees it.
+        `now` (the sync's clock; default the wall clock) is the tasks' due time.
+        """
         ...

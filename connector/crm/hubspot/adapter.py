@@ -16,6 +16,7 @@ from connector.crm.base import (
     Previous,
     ProvisionReport,
     Pulled,
+    SlaBreach,
     Value,
 )
 from connector.crm.hubspot.accounts import accounts_for
@@ -34,6 +35,7 @@ from connector.crm.hubspot.fields import (
     property_specs,
 )
 from connector.crm.hubspot.search import ContactSearch, changed_since
+from connector.crm.hubspot.tasks import SlaTask, create_sla_tasks
 from connector.crm.values import normalise, parse_instant
 from connector.errors import FatalSyncError
 from connector.mapping.schema import MappingSpec
@@ -263,6 +265,14 @@ class HubSpotAdapter:
         current = {f: normalise(f, props.get(name)) for f, name in self.names.items()}
         current[STAGE_FIELD] = self.canonical_stage(props)
         return current
+
+    # ------------------------------------------------------------------- SLA tasks
+    def notify_sla_breaches(
+        self, obj: str, breaches: Sequence[SlaBreach], *, now: datetime | None = None
+    ) -> int:
+        """One HIGH-priority task per breach, assigned to the contact owner (§5, opt-in)."""
+        tasks = [SlaTask(b.record_id, b.owner, b.breached, b.mql_at, b.reasons) for b in breaches]
+        return create_sla_tasks(self.calls, tasks, now=now or datetime.now(UTC))
 
     # ---------------------------------------------------------------------- write
     def write(self, obj: str, patches: list[Patch]) -> list[Outcome]:

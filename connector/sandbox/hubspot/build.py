@@ -236,7 +236,8 @@ def _engagement(out: Loaded, row: int, a: SyntheticActivity, ms: int) -> None:
 def add_engagement_row(
     out: Loaded, kind: str, contact_row: int, ms: int, props: Mapping[str, str | int]
 ) -> int:
-    """Append one engagement associated with a contact; ints in props are epoch ms/numbers."""
+    """Append one engagement associated with a contact (none when ``contact_row`` < 0, as an
+    API-created task may be); ints in props are epoch ms/numbers."""
     t = out.engagements[kind]
     row = t.add_row()
     ts = t.columns["hs_timestamp"]
@@ -253,5 +254,6 @@ def add_engagement_row(
         else:
             col.set(row, str(value))
     out.engagement_contact[kind].append(contact_row)
-    out.contact_engagements[kind].setdefault(contact_row, []).append(row)
+    if contact_row >= 0:
+        out.contact_engagements[kind].setdefault(contact_row, []).append(row)
     return row

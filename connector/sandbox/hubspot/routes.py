@@ -4,9 +4,16 @@ Paths, verbs and bodies are those hubspot-api-client 12 sends (``crm/*/api/*.py`
 repeated ``properties``/``associations`` query params (``collection_formats = "multi"``; comma
 lists are accepted too, as Singer taps and Airbyte send them), batch endpoints take
 ``{"inputs": [...]}``.  Batch limits and 207 bodies follow the CRM v3 docs: ≤ 100 inputs per batch
-read/update, ≤ 1,000 per associations v4 batch read; per-input errors name the inputs in
+read/update/create, ≤ 1,000 per associations v4 batch read; per-input errors name the inputs in
 ``context.ids`` (v4: ``context.fromObjectId``, subCategory
 ``crm.associations.NO_ASSOCIATIONS_FOUND``).
+
+Batch create (engagements only, for mqlsync's SLA tasks) follows the tasks API guide and
+reference ("Create a batch of tasks", ``POST /crm/v3/objects/tasks/batch/create``): each input
+is ``{"properties": {...}, "associations": [{"to": {"id"}, "types": [{"associationCategory":
+"HUBSPOT_DEFINED", "associationTypeId": 204}]}]}``, ``hs_timestamp`` is required, the answer is
+201 with the created objects.  A batch is validated whole before anything is created, so an
+unknown property, a bad association or a missing contact is a 400 and creates nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any
 from connector.sandbox.faults import Faults
 from connector.sandbox.hubspot.columns import iso_ms
 from connector.sandbox.hubspot.limits import batch_error, error_body
-from connector.sandbox.hubspot.schema import ASSOCIATION_TYPES, OBJECT_ALIASES
+from connector.sandbox.hubspot.schema import ASSOCIATION_TYPES, ENGAGEMENT_KINDS, OBJECT_ALIASES
 from connector.sandbox.hubspot.search import SearchEngine, SearchError, default_properties_for
 from connector.sandbox.hubspot.store import Conflict, HubSpotStore, InputError
 from connector.sandbox.hubspot.table import ObjectTable
@@ -92,6 +99,8 @@ class Router:
                 return self._batch_read(table, body)
             if tail[1] == "update":
                 return self._batch_update(table, body)
+            if tail[1] == "create":
+                return self._batch_create(table, body)
         if len(tail) == 1 and method == "GET":
             return self._get(table, tail[0], query)
         if len(tail) == 1 and method == "PATCH":
@@ -221,6 +230,65 @@ class Router:
             errors.insert(0, batch_error("OBJECT_NOT_FOUND", msg, {"ids": missing}))
         return _batch_response(results, errors, started)
 
+    def _batch_create(self, table: ObjectTable, body: Any) -> Response:
+        kind = table.object_type
+        if kind not in ENGAGEMENT_KINDS:
+            return _bad(f"The sandbox creates engagements only, not {kind}")
+        inputs = self._inputs(body, BATCH_LIMIT)
+        if isinstance(inputs, tuple):
+            return inputs
+        started = iso_ms(int(time.time() * 1000))
+        planned: list[tuple[int | None, dict[str, str | None]]] = []
+        for inp in inputs:  # validate everything first: a rejected batch creates nothing
+            props = inp.get("properties")
+            if not isinstance(props, dict):
+                return _bad("Invalid input JSON: properties must be an object")
+            try:
+                values = self.store.validate(table, props)
+            except InputError as exc:
+                return _invalid(exc.message, exc.code, exc.property_name or "")
+            if values.get("hs_timestamp") is None:
+                return _invalid('"hs_timestamp" is required', "REQUIRED_PROPERTY", "hs_timestamp")
+            contact = self._create_association(kind, inp.get("associations"))
+            if isinstance(contact, tuple):
+                return contact
+            planned.append((contact, values))
+        results = []
+        for contact, values in planned:
+            row = self.store.create_engagement(kind, contact, values)
+            names = [n for n in table.props if table.value(row, n) is not None]
+            results.append(table.render(row, names))
+        return 201, _batch_response(results, [], started)[1]
+
+    def _create_association(self, kind: str, raw: Any) -> int | Response | None:
+        """The contact row a new engagement is associated with (the sandbox models ≤ 1)."""
+        if raw is None or raw == []:
+            return None
+        if not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], dict):
+            return _bad("The sandbox associates a new engagement with at most one contact")
+        assoc = raw[0]
+        to = assoc.get("to")
+        row = self.store.tables["contacts"].row_of(to.get("id") if isinstance(to, dict) else None)
+        if row is None:
+            return _bad(
+                f"Association target {to!r} is not an existing contact",
+                subCategory="crm.associations.INVALID_OBJECT_IDS",
+            )
+        valid = {t for t, _ in ASSOCIATION_TYPES.get((kind, "contacts"), ())}
+        types = assoc.get("types")
+        if not isinstance(types, list) or not types:
+            return _bad("Association types must be a non-empty list")
+        for spec in types:
+            category = spec.get("associationCategory") if isinstance(spec, dict) else None
+            type_id = spec.get("associationTypeId") if isinstance(spec, dict) else None
+            if category != "HUBSPOT_DEFINED" or type_id not in valid:
+                return _bad(
+                    f"{category} association type {type_id} is not valid from "
+                    f"{_singular(kind)} to contact (expected {sorted(valid)})",
+                    subCategory="crm.associations.INVALID_ASSOCIATION_TYPE",
+                )
+        return row
+
     def _patch(self, table: ObjectTable, rid: str, body: Any) -> Response:
         row = table.row_of(rid)
         if row is None:
@@ -303,6 +371,11 @@ class Router:
             p = props.get(rest[1])
             return (200, p.to_json()) if p else _not_found(f"property {rest[1]} not found")
         return _nf()
+
+
+def _invalid(message: str, code: str, name: str) -> Response:
+    detail = {"message": message, "code": code, "context": {"propertyName": [name]}}
+    return _bad(f"Property values were not valid: {message}", errors=[detail])
 
 
 def _nf() -> Response:

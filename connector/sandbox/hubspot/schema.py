@@ -6,8 +6,10 @@ Shapes follow the properties API model in hubspot-api-client 12
 ``options``) and HubSpot's default contact properties (``lifecyclestage`` is an enumeration with
 radio field, ``hs_email_optout`` a booleancheckbox enumeration, dates are ``datetime``/``date``).
 Association type ids are HubSpot's HUBSPOT_DEFINED ids from the associations v4 docs
-(contact→company 1 "Primary" and 279, contact→meeting 200, call 194, email 198, note 202,
-task 204; reverse ids for company→contact 2/280).
+("Association type IDs"): contact→company 1 "Primary" and 279 (company→contact 2/280);
+contact→call 193, email 197, meeting 199, note 201, task 203; the activity→contact direction is
+one more (call→contact 194, email 198, meeting 200, note 202, task 204 — the id the tasks API
+guide's create example sends to associate a new task with a contact).
 """
 
 from __future__ import annotations
@@ -62,16 +64,16 @@ OBJECT_ALIASES: Final[dict[str, str]] = {
 ASSOCIATION_TYPES: Final[dict[tuple[str, str], tuple[tuple[int, str | None], ...]]] = {
     ("contacts", "companies"): ((1, "Primary"), (279, None)),
     ("companies", "contacts"): ((2, "Primary"), (280, None)),
-    ("contacts", "meetings"): ((200, None),),
-    ("contacts", "calls"): ((194, None),),
-    ("contacts", "emails"): ((198, None),),
-    ("contacts", "notes"): ((202, None),),
-    ("contacts", "tasks"): ((204, None),),
-    ("meetings", "contacts"): ((199, None),),
-    ("calls", "contacts"): ((193, None),),
-    ("emails", "contacts"): ((197, None),),
-    ("notes", "contacts"): ((201, None),),
-    ("tasks", "contacts"): ((203, None),),
+    ("contacts", "meetings"): ((199, None),),
+    ("contacts", "calls"): ((193, None),),
+    ("contacts", "emails"): ((197, None),),
+    ("contacts", "notes"): ((201, None),),
+    ("contacts", "tasks"): ((203, None),),
+    ("meetings", "contacts"): ((200, None),),
+    ("calls", "contacts"): ((194, None),),
+    ("emails", "contacts"): ((198, None),),
+    ("notes", "contacts"): ((202, None),),
+    ("tasks", "contacts"): ((204, None),),
 }
 
 
@@ -244,6 +246,10 @@ _ENGAGEMENT: Final[dict[str, tuple[_Row, ...]]] = {
         ("hs_task_status", "Task status", _E, "select", "task",
          ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED"), False),
         ("hs_task_type", "Task type", _E, "select", "task", ("EMAIL", "CALL", "TODO"), False),
+        ("hs_task_body", "Task notes", _S, "textarea", "task", (), False),
+        ("hs_task_priority", "Priority", _E, "select", "task", ("LOW", "MEDIUM", "HIGH"), False),
+        # An enumeration of the account's owners in HubSpot; the sandbox has no owner list.
+        ("hubspot_owner_id", "Assigned to", _E, "select", "task", (), False),
     ),
 }  # fmt: skip
 _GROUPS: Final = {

@@ -176,6 +176,30 @@ class HubSpotStore:
             self.version += 1
             return self.tables[kind].id_of(eng_row)
 
+    def create_engagement(
+        self, kind: str, contact_row: int | None, values: Mapping[str, str | None]
+    ) -> int:
+        """Create one engagement from validated values (batch create); returns its row.
+
+        Created and modified are the write time; ``hs_timestamp`` (a task's due date) is what
+        the client sent.  Like :meth:`add_engagement`, associating it bumps the contact's
+        ``lastmodifieddate`` (HubSpot updates the contact's activity rollups).
+        """
+        with self.lock:
+            table = self.tables[kind]
+            ms = self.write_ms()
+            crow = -1 if contact_row is None else contact_row
+            row = add_engagement_row(self._loaded, kind, crow, ms, {})
+            for name, value in values.items():
+                table.columns[name].set(row, value)
+            if kind == "tasks" and values.get("hs_task_status") is None:
+                table.columns["hs_task_status"].set(row, "NOT_STARTED")  # HubSpot's default
+            table.bump_modified(row, ms)  # keeps the modified index (if built) in step
+            if contact_row is not None:
+                self.tables["contacts"].bump_modified(contact_row, ms)
+            self.version += 1
+            return row
+
     # associations -------------------------------------------------------------------------
     def associated(self, from_type: str, to_type: str, row: int) -> list[str]:
         """Ids of ``to_type`` records associated with a ``from_type`` row (empty if unmodelled)."""
@@ -190,7 +214,8 @@ class HubSpotStore:
         if from_type == "contacts":
             rows = self._loaded.contact_engagements[to_type].get(row, ())
             return [to.id_of(r) for r in rows]
-        return [to.id_of(self._loaded.engagement_contact[from_type][row])]
+        crow = self._loaded.engagement_contact[from_type][row]
+        return [] if crow < 0 else [to.id_of(crow)]
 
     def company_contacts(self) -> dict[int, list[int]]:
         if self._company_contacts is None:

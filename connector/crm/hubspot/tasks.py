@@ -1,0 +1,104 @@
+"""SLA breach → a HubSpot task for the contact's owner (design §5, issue 6; opt-in).
+
+A breached SLA is only useful if the person who owns the lead sees it where they work, so
+each breach becomes one HIGH-priority to-do due now, assigned to the contact owner and
+associated with the contact. Tasks are created with the CRM v3 batch create endpoint
+(`POST /crm/v3/objects/tasks/batch/create`, ≤ 100 inputs a call) — never one call per
+task. Property names and values follow HubSpot's tasks API guide ("Create a task":
+`hs_timestamp` is the due date and required, `hs_task_priority` LOW/MEDIUM/HIGH,
+`hs_task_type` EMAIL/CALL/TODO, `hubspot_owner_id` the assignee); the task→contact
+association is HUBSPOT_DEFINED type 204 (associations v4 "Association type IDs"; the
+tasks guide's create example uses it).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from connector.crm.hubspot.client import HubSpotCalls
+
+TASK_TO_CONTACT = 204
+"""HubSpot-defined association type id, task → contact."""
+BATCH_LIMIT = 100
+"""Inputs per batch create (CRM v3 batch limit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlaTask:
+    """One task to create: the contact, its owner and what was breached."""
+
+    contact_id: str
+    owner_id: str | None
+    breached: tuple[str, ...]
+    mql_at: datetime
+    reasons: str
+
+
+def _epoch_ms(at: datetime) -> str:
+    return str(round(at.timestamp() * 1000))
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def task_subject(task: SlaTask) -> str:
+    """E.g. "MQL SLA breached: first_touch — follow up now"."""
+    windows = ", ".join(task.breached) or "sla"
+    return f"MQL SLA breached: {windows} — follow up now"
+
+
+def task_body(task: SlaTask) -> str:
+    """What was missed, since when, and why the lead scored; HTML, as HubSpot stores bodies."""
+    lines = [
+        f"SLA windows exceeded: {', '.join(task.breached) or 'unknown'}.",
+        f"Became an MQL: {_utc(task.mql_at)}.",
+    ]
+    if task.reasons:
+        lines.append(f"Top score reasons: {task.reasons}")
+    lines.append("Created by mqlsync.")
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+
+
+def task_input(task: SlaTask, now: datetime) -> dict[str, Any]:
+    """One batch-create input: properties plus the association to the contact."""
+    properties = {
+        "hs_task_subject": task_subject(task),
+        "hs_task_body": task_body(task),
+        "hs_timestamp": _epoch_ms(now),
+        "hs_task_status": "NOT_STARTED",
+        "hs_task_priority": "HIGH",
+        "hs_task_type": "TODO",
+    }
+    if task.owner_id:
+        properties["hubspot_owner_id"] = task.owner_id
+    association = {
+        "to": {"id": task.contact_id},
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_CONTACT}],
+    }
+    return {"properties": properties, "associations": [association]}
+
+
+def create_sla_tasks(
+    calls: HubSpotCalls, tasks: Sequence[SlaTask], *, now: datetime, batch: int = BATCH_LIMIT
+) -> int:
+    """Create the tasks in batches of ≤ `batch`, due `now`; returns how many were created.
+
+    A rejected batch (e.g. a contact deleted meanwhile) raises the classified error from
+    `HubSpotCalls.call`; batches already sent stay created.
+    """
+    api = calls.client.crm.objects.tasks.batch_api
+    created = 0
+    for start in range(0, len(tasks), batch):
+        inputs = [task_input(t, now) for t in tasks[start : start + batch]]
+        res = calls.call(
+            "create SLA tasks",
+            api.create,
+            batch_input_simple_public_object_batch_input_for_create={"inputs": inputs},
+        )
+        created += len(res.results or ())
+    return created
