@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -38,6 +39,25 @@ from connector.timers import Window, next_change_at, windows_of
 from connector.writer import BatchWriter, Scored
 
 STAGE_PROPERTY = "lifecycle_stage"
+
+
+@dataclass(slots=True, frozen=True)
+class _Stored(LeadRecord):
+    """A record read back from a snapshot. Its JSON is not re-rendered for the snapshot
+    the writer builds: `_DueStore` keeps the stored record column as it is."""
+
+    def to_json(self) -> dict[str, Any]:
+        """Nothing: the stored record JSON stays (see `StateStore.update_snapshots`)."""
+        return {}
+
+
+def stored_record(snapshot: Snapshot) -> LeadRecord:
+    """The snapshot's canonical record, held at the stage mqlsync last wrote or saw."""
+    parsed = parse_record(snapshot.record)
+    record = _Stored(
+        parsed.id, parsed.crm, parsed.object, parsed.properties, parsed.activities, parsed.account
+    )
+    return held_record(record, snapshot.stage)
 
 
 def held_record(record: LeadRecord, stage: str | None) -> LeadRecord:
@@ -88,10 +108,14 @@ class _DueStore(StateStore):
     def upsert_snapshots(
         self, snapshots: Iterable[Snapshot], *, conn: Connection | None = None
     ) -> int:
-        """Stamp and forget each record's due time, then store as usual."""
+        """Stamp and forget each record's due time; update the rows, keeping their record.
+
+        Every rescored snapshot exists already and its record JSON is unchanged (it is
+        what was rescored), so only the computed columns are written.
+        """
         due = self.due
         stamped = [replace(s, due_at=due.pop(s.record_id, None)) for s in snapshots]
-        return super().upsert_snapshots(stamped, conn=conn)
+        return self.update_snapshots(stamped, conn=conn)
 
 
 class Rescore:
@@ -210,7 +234,7 @@ class Rescore:
         writer.flush()
 
     def _score(self, obj: str, snap: Snapshot, now: datetime, summary: RunSummary) -> Scored:
-        record = held_record(parse_record(snap.record), snap.stage)
+        record = stored_record(snap)
         result, decision, desired = rescore_record(record, self.mapping, memory_of(snap), now)
         current = current_values(snap)
         diff = changed_fields(desired, current, TIMESTAMP_FIELDS)
@@ -252,4 +276,11 @@ def due_at(
     return next_change_at(record, mapping, memory, now, windows) or NEVER
 
 
-__all__ = ["Rescore", "current_values", "due_at", "held_record", "rescore_record"]
+__all__ = [
+    "Rescore",
+    "current_values",
+    "due_at",
+    "held_record",
+    "rescore_record",
+    "stored_record",
+]

@@ -21,8 +21,9 @@ SNAPSHOT_ORDER = (
 SNAPSHOT_COLUMNS = [t.snapshots.c[name] for name in SNAPSHOT_ORDER]
 
 
-def snapshot_row(s: Snapshot) -> dict[str, Any]:
-    return {
+def snapshot_row(s: Snapshot, *, record: bool = True) -> dict[str, Any]:
+    """Column values of a snapshot; ``record=False`` leaves out the (large) record JSON."""
+    row = {
         "crm": s.crm,
         "object": s.obj,
         "record_id": s.record_id,
@@ -39,9 +40,11 @@ def snapshot_row(s: Snapshot) -> dict[str, Any]:
         "lead_status_at_promotion": s.lead_status_at_promotion,
         "scored_at": s.scored_at,
         "written": t.dumps(s.written),
-        "record": t.dumps(s.record),
         "due_at": s.due_at,
     }
+    if record:
+        row["record"] = t.dumps(s.record)
+    return row
 
 
 def snapshot(row: Sequence[Any]) -> Snapshot:

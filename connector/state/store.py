@@ -19,6 +19,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     func,
     insert,
     inspect,
@@ -230,6 +231,43 @@ class StateStore:
         with self._conn(conn) as c:
             self._upsert(c, t.snapshots, rows, _SNAPSHOT_KEY)
         return len(rows)
+
+    def update_snapshots(
+        self, snapshots: Iterable[Snapshot], *, conn: Connection | None = None
+    ) -> int:
+        """Update existing snapshots in place, leaving their ``record`` JSON as stored.
+
+        For the rescore, which rescored the stored record and changes only what was
+        computed from it: not re-encoding and rewriting the largest column saves most of
+        the write. Rows that do not exist are skipped; returns how many were updated.
+        """
+        unique = {s.key: s for s in snapshots}.values()
+        rows = [conv.snapshot_row(s, record=False) for s in unique]
+        if not rows:
+            return 0
+        s = t.snapshots.c
+        keep = {"crm", "object", "record_id"}
+        stmt = (
+            update(t.snapshots)
+            .where(
+                s.crm == bindparam("k_crm"),
+                s.object == bindparam("k_object"),
+                s.record_id == bindparam("k_record_id"),
+            )
+            .values({c: bindparam(c) for c in rows[0] if c not in keep})
+        )
+        params = [
+            {
+                **{c: v for c, v in row.items() if c not in keep},
+                "k_crm": row["crm"],
+                "k_object": row["object"],
+                "k_record_id": row["record_id"],
+            }
+            for row in rows
+        ]
+        with self._conn(conn) as c:
+            result = c.execute(stmt, params)
+        return int(result.rowcount)
 
     def iter_snapshots(
         self, crm: str | None = None, obj: str | None = None, *, batch: int = 5_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -97,3 +98,20 @@ def test_sqlite_due_query_seeks_the_due_index(tmp_path) -> None:  # type: ignore
         detail = " ".join(str(row[-1]) for row in plan)
         assert "ix_snapshots_due" in detail and "SCAN" not in detail, detail
         assert "TEMP B-TREE" not in detail, detail
+
+
+def test_update_snapshots_keeps_the_stored_record_and_skips_missing_rows(
+    store: StateStore,
+) -> None:
+    stored = snap("1", due_at=T0)
+    store.upsert_snapshots([stored])
+    rescored = snap(
+        "1", fit=1, total=58, grade="C2", stage="lead", recycled_at=T0, recycle_reason="stale",
+        written={"score": 58}, record={"id": "other"}, due_at=T0 + DAY, scored_at=T0 + DAY,
+    )  # fmt: skip
+    assert store.update_snapshots([rescored, snap("2")]) == 1
+    got = store.get_snapshots("hubspot", "contact", ["1", "2"])
+    assert set(got) == {"1"}
+    assert got["1"].record == stored.record  # the record column is left alone
+    assert replace(got["1"], record=rescored.record) == rescored
+    assert store.update_snapshots([]) == 0

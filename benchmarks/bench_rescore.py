@@ -1,0 +1,250 @@
+"""Daily rescore of 1M stored snapshots with zero CRM reads (issue 6: ≤ 60 s).
+
+Usage: python benchmarks/bench_rescore.py [--n 1000000] [--db PATH] [--reuse]
+                                          [--days 1] [--unknown] [--workers 2]
+
+Builds the state a sync at T0 would leave (in child processes, cached in /tmp): synthetic
+people (`connector.sandbox.synthetic`, ~12 activities each, all ages, real MQLs, SAL and
+customers), each scored and decided at T0 under b2b-saas, with the written values, the
+lifecycle memory and `due_at` the sync stores. Then, in this process, runs `Rescore` at
+T0 + `--days` against a counting fake adapter (every write acknowledged; any read fails
+the run) and prints totals, due, rescored, changed, written, seconds, peak RSS and calls.
+`--unknown` first clears every `due_at` (a store the sync never gave due times to: the
+worst case, every snapshot rescored). The database is copied before each run so the
+cached one stays at T0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from connector.crm.base import STAGE_FIELD, Outcome, Page, Patch, ProvisionReport
+from connector.crm.values import format_instant, normalise
+from connector.lifecycle import Memory, evaluate
+from connector.mapping.loader import load_mapping
+from connector.records import Activity, LeadRecord
+from connector.rescore import Rescore, due_at
+from connector.sandbox.synthetic import SyntheticPerson, generate_people, person_for
+from connector.scoring import CompiledMapping, compile_mapping
+from connector.state import Snapshot, StateStore
+from connector.sync import desired_values
+from connector.timers import windows_of
+
+T0 = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
+MAPPING = Path(__file__).resolve().parent.parent / "mappings" / "b2b-saas.toml"
+CHUNK = 10_000
+
+_mapping: CompiledMapping | None = None
+
+
+def mapping() -> CompiledMapping:
+    global _mapping
+    if _mapping is None:
+        _mapping = compile_mapping(load_mapping(MAPPING))
+    return _mapping
+
+
+def record_of(p: SyntheticPerson) -> LeadRecord:
+    """The canonical record the HubSpot adapter would build for a synthetic person."""
+    c = p.company
+    props = {
+        "email": p.email,
+        "title": p.title,
+        "company": c.name,
+        "employees": c.employees,
+        "industry": c.industry,
+        "annual_revenue": c.annual_revenue,
+        "tech_stack": c.tech_stack,
+        "country": c.country,
+        "source": p.source,
+        "lifecycle_stage": p.stage,
+        "lead_status": p.lead_status,
+        "email_opt_out": p.email_opt_out,
+        "created_at": p.created_at.isoformat(),
+        "owner": "42" if p.stage != "subscriber" and p.id % 3 else None,
+    }
+    acts = tuple(Activity(a.type, a.at, a.detail) for a in p.activities)
+    return LeadRecord(str(p.id), "hubspot", "contact", props, acts)
+
+
+def synced(p: SyntheticPerson) -> Snapshot:
+    """The snapshot a sync at T0 stores for one person (the sync's own functions)."""
+    m = mapping()
+    record = record_of(p)
+    result, decision = evaluate(record, m, Memory(), T0)
+    desired = desired_values(result, decision, T0)
+    written: dict[str, Any] = {f: normalise(f, v) for f, v in desired.items() if f != STAGE_FIELD}
+    written["modified_at"] = format_instant(T0)
+    memory = decision.memory
+    return Snapshot(
+        crm="hubspot",
+        obj="contact",
+        record_id=record.id,
+        fit=result.fit,
+        engagement=result.engagement,
+        total=result.total,
+        scored_at=T0,
+        grade=result.grade,
+        route=result.route,
+        temperature=result.temperature,
+        stage=decision.stage,
+        mql_at=memory.mql_at,
+        recycled_at=memory.recycled_at,
+        recycle_reason=memory.recycle_reason,
+        lead_status_at_promotion=memory.status_at_promotion,
+        written=written,
+        record=record.to_json(),
+        due_at=due_at(record, m, memory, T0, windows_of(m.spec)),
+    )
+
+
+def build_chunk(start: int, stop: int) -> list[Snapshot]:
+    people = generate_people(stop - start, now=T0) if start == 0 else None
+    if people is None:
+        return [synced(person_for(i, now=T0)) for i in range(start + 1, stop + 1)]
+    return [synced(p) for p in people]
+
+
+def _chunk(bounds: tuple[int, int]) -> list[Snapshot]:
+    return build_chunk(*bounds)
+
+
+def populate(url: str, n: int, workers: int) -> None:
+    started = time.perf_counter()
+    bounds = [(s, min(n, s + CHUNK)) for s in range(0, n, CHUNK)]
+    with (
+        StateStore.open(url) as store,
+        multiprocessing.get_context("spawn").Pool(workers) as pool,
+    ):
+        done = 0
+        for page in pool.imap(_chunk, bounds):
+            store.upsert_snapshots(page)
+            done += len(page)
+            if done % 100_000 == 0:
+                print(f"  built {done:,} in {time.perf_counter() - started:.0f} s", flush=True)
+    print(f"built {n:,} snapshots in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+class CountingAdapter:
+    """A CRM that acknowledges every write and counts calls; reads are errors."""
+
+    kind = "hubspot"
+    objects = ("contact",)
+    watermark_field = "lastmodifieddate"
+    write_batch_size = 100
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.writes = 0
+        self.patches = 0
+
+    @property
+    def api_calls(self) -> int:
+        return self.reads + self.writes
+
+    def provision(self, *, dry_run: bool = False) -> ProvisionReport:
+        raise AssertionError("the rescore must not provision")
+
+    def pull(self, obj: str, *args: Any, **kwargs: Any) -> Iterator[Page]:
+        self.reads += 1
+        raise AssertionError("the rescore must not pull")
+
+    def read(self, obj: str, ids: Sequence[str]) -> Iterator[Page]:
+        self.reads += 1
+        raise AssertionError("the rescore must not read")
+
+    def write(self, obj: str, patches: list[Patch]) -> list[Outcome]:
+        assert len(patches) <= self.write_batch_size
+        self.writes += 1 + any(p.stage_backward for p in patches)  # clear, then set
+        self.patches += len(patches)
+        at = datetime.now(UTC)
+        return [Outcome(p.record_id, modified_at=at) for p in patches]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument(
+        "--db", type=Path, default=Path(tempfile.gettempdir()) / "mqlsync-bench-rescore.db"
+    )
+    parser.add_argument("--reuse", action="store_true", help="reuse a cached database of --n")
+    parser.add_argument("--days", type=float, default=1.0, help="rescore at T0 + DAYS")
+    parser.add_argument("--unknown", action="store_true", help="clear due_at: rescore all")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    url = f"sqlite:///{args.db}"
+
+    existing = 0
+    if args.reuse and args.db.exists():
+        with StateStore.open(url) as store:
+            existing = store.count_snapshots()
+    if existing != args.n:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{args.db}{suffix}").unlink(missing_ok=True)
+        child = multiprocessing.get_context("spawn").Process(
+            target=populate, args=(url, args.n, args.workers)
+        )
+        child.start()
+        child.join()
+        if child.exitcode:
+            sys.exit(child.exitcode)
+    work = args.db.with_suffix(".run.db")
+    with StateStore.open(url) as store, store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copyfile(args.db, work)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{work}{suffix}").unlink(missing_ok=True)
+    work_url = f"sqlite:///{work}"
+    now = T0 + timedelta(days=args.days)
+    with StateStore.open(work_url) as store:
+        if args.unknown:
+            with store.engine.begin() as conn:
+                conn.execute(text("UPDATE snapshots SET due_at = NULL"))
+        total = store.count_snapshots()
+        with store.engine.connect() as conn:
+            due = conn.execute(
+                text("SELECT count(*) FROM snapshots WHERE due_at IS NULL OR due_at <= :now"),
+                {"now": now.isoformat(timespec="microseconds")},
+            ).scalar_one()
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    adapter = CountingAdapter()
+    with StateStore.open(work_url) as store:
+        started = time.perf_counter()
+        summary = Rescore(adapter, mapping(), store, clock=lambda: now).run()
+        elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    size_mb = args.db.stat().st_size / 1e6
+    print(f"database: {args.db} ({size_mb:,.0f} MB), rescore at T0 + {args.days:g} days")
+    print(f"snapshots total: {total:,}   due: {due:,}   rescored: {summary.pulled:,}")
+    print(
+        f"changed: {summary.changed:,}   written: {summary.written:,}   "
+        f"promoted: {summary.promoted:,}   recycled: {summary.recycled:,}"
+    )
+    print(f"elapsed: {elapsed:.1f} s   ({summary.pulled / elapsed:,.0f} rescored/s)")
+    print(f"peak RSS: {peak:.0f} MB (before the run: {rss_before:.0f} MB)")
+    print(
+        f"CRM read calls: {adapter.reads}   write calls: {adapter.writes} "
+        f"({adapter.patches:,} records)"
+    )
+    work.unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{work}{suffix}").unlink(missing_ok=True)
+    if adapter.reads:
+        sys.exit("the rescore read from the CRM")
+
+
+if __name__ == "__main__":
+    main()
