@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/bench_rescore.py [--n 1000000] [--db PATH] [--reuse]
                                           [--days 1] [--unknown] [--workers 2]
+                                          [--build-workers 2]
 
 Builds the state a sync at T0 would leave (in child processes, cached in /tmp): synthetic
 people (`connector.sandbox.synthetic`, ~12 activities each, all ages, real MQLs, SAL and
@@ -182,7 +183,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse a cached database of --n")
     parser.add_argument("--days", type=float, default=1.0, help="rescore at T0 + DAYS")
     parser.add_argument("--unknown", action="store_true", help="clear due_at: rescore all")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="rescore worker processes")
+    parser.add_argument("--build-workers", type=int, default=2)
     args = parser.parse_args()
     url = f"sqlite:///{args.db}"
 
@@ -194,7 +196,7 @@ def main() -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{args.db}{suffix}").unlink(missing_ok=True)
         child = multiprocessing.get_context("spawn").Process(
-            target=populate, args=(url, args.n, args.workers)
+            target=populate, args=(url, args.n, args.build_workers)
         )
         child.start()
         child.join()
@@ -223,11 +225,15 @@ def main() -> None:
     adapter = CountingAdapter()
     with StateStore.open(work_url) as store:
         started = time.perf_counter()
-        summary = Rescore(adapter, mapping(), store, clock=lambda: now).run()
+        job = Rescore(adapter, mapping(), store, clock=lambda: now, workers=args.workers)
+        summary = job.run()
         elapsed = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     size_mb = args.db.stat().st_size / 1e6
-    print(f"database: {args.db} ({size_mb:,.0f} MB), rescore at T0 + {args.days:g} days")
+    print(
+        f"database: {args.db} ({size_mb:,.0f} MB), rescore at T0 + {args.days:g} days, "
+        f"{args.workers} worker(s)"
+    )
     print(f"snapshots total: {total:,}   due: {due:,}   rescored: {summary.pulled:,}")
     print(
         f"changed: {summary.changed:,}   written: {summary.written:,}   "

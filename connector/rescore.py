@@ -11,10 +11,14 @@ sync's own diff, batching, retry, dead-letter, journal and snapshot code.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from multiprocessing.pool import AsyncResult, Pool
 from typing import Any
 
 from sqlalchemy import Connection
@@ -22,9 +26,11 @@ from sqlalchemy import Connection
 from connector.crm.base import TIMESTAMP_FIELDS, CrmAdapter, Outcome, Patch, Pulled, Value
 from connector.crm.values import changed_fields, parse_instant
 from connector.lifecycle import Decision, Memory, evaluate
+from connector.mapping.schema import MappingSpec
 from connector.records import LeadRecord, parse_record
-from connector.scoring import CompiledMapping, ScoreResult
+from connector.scoring import CompiledMapping, ScoreResult, compile_mapping
 from connector.state import NEVER, Snapshot, StateStore, Watermark
+from connector.state.engine import make_engine
 from connector.sync import (
     OWN_FROM,
     OWN_TO,
@@ -118,6 +124,68 @@ class _DueStore(StateStore):
         return self.update_snapshots(stamped, conn=conn)
 
 
+@dataclass(slots=True)
+class _Batch:
+    """A page of rescored snapshots: what to write, when each is next due, the counters."""
+
+    scored: list[Scored]
+    due: list[datetime]
+    tally: RunSummary
+
+
+class _Scorer:
+    """Rescores snapshots; runs in the job's process or in a worker process."""
+
+    def __init__(self, mapping: CompiledMapping) -> None:
+        self.mapping = mapping
+        self.windows = windows_of(mapping.spec)
+
+    def page(self, obj: str, snaps: Iterable[Snapshot], now: datetime) -> _Batch:
+        tally = RunSummary()
+        scored, due = [], []
+        for snap in snaps:
+            record = stored_record(snap)
+            memory = memory_of(snap)
+            result, decision, desired = rescore_record(record, self.mapping, memory, now)
+            current = current_values(snap)
+            diff = changed_fields(desired, current, TIMESTAMP_FIELDS)
+            backward = decision.action in ("recycle_rejected", "recycle_stale")
+            patch = Patch(obj, snap.record_id, diff, backward) if diff else None
+            modified = parse_instant(snap.written.get("modified_at")) or snap.scored_at
+            _tally(tally, result, decision, patch)
+            pulled = Pulled(record, current, modified)
+            scored.append(Scored(pulled, result, decision, desired, patch))
+            due.append(due_at(record, self.mapping, decision.memory, now, self.windows))
+        return _Batch(scored, due, tally)
+
+
+_worker: tuple[_Scorer, StateStore] | None = None
+
+
+def _start_worker(spec: MappingSpec, url: str) -> None:
+    """Pool initializer: compile the mapping and connect to the store once per process."""
+    global _worker
+    _worker = (_Scorer(compile_mapping(spec)), StateStore(make_engine(url)))
+
+
+def _score_ids(task: tuple[str, str, list[str], datetime]) -> _Batch:
+    """Worker task: read one page of snapshots by id and rescore it.
+
+    Sends back only what the writer needs — no reasons, no activities — because
+    pickling full records costs more than reading them again.
+    """
+    assert _worker is not None
+    scorer, store = _worker
+    kind, obj, ids, now = task
+    found = store.get_snapshots(kind, obj, ids)
+    batch = scorer.page(obj, (found[i] for i in ids if i in found), now)
+    for item in batch.scored:
+        record = item.pulled.record
+        item.pulled = replace(item.pulled, record=_Stored(record.id, record.crm, record.object))
+        item.result = replace(item.result, reasons=(), gates=(), hot_rules=(), capped_out=())
+    return batch
+
+
 class Rescore:
     """The daily rescore of every due snapshot of one CRM (design §1, issue 6)."""
 
@@ -129,6 +197,7 @@ class Rescore:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         batch: int = 5_000,
+        workers: int = 1,
     ) -> None:
         self.adapter = adapter
         self.mapping = mapping
@@ -136,7 +205,9 @@ class Rescore:
         self.clock = clock
         self.batch = batch
         """Snapshots read, scored and committed together (one transaction per batch)."""
-        self.windows: tuple[Window, ...] = windows_of(mapping.spec)
+        self.workers = workers
+        """Processes that rescore (CPU-bound) while this one writes; 1 = no pool."""
+        self._scorer = _Scorer(mapping)
 
     def run(self, *, dry_run: bool = False, progress: Progress | None = None) -> RunSummary:
         """Rescore every due snapshot; `dry_run` writes nothing and fills `planned`.
@@ -151,8 +222,10 @@ class Rescore:
             summary.run_id = self.store.start_run("rescore", crm=self.adapter.kind, started_at=now)
         status, error = "ok", None
         try:
-            for obj in self.adapter.objects:
-                self._rescore_object(obj, now, dry_run, summary, progress)
+            with self._pool() as pool:
+                for obj in self.adapter.objects:
+                    batches = self._batches(obj, now, pool)
+                    self._rescore_object(obj, batches, now, dry_run, summary, progress)
         except Exception as exc:
             status, error = "failed", str(exc)
             raise
@@ -165,9 +238,39 @@ class Rescore:
                 )
         return summary
 
+    def _pool(self) -> AbstractContextManager[Pool | None]:
+        if self.workers <= 1:
+            return nullcontext()
+        url = self.store.engine.url.render_as_string(hide_password=False)
+        context = multiprocessing.get_context("spawn")  # no forked engines or locks
+        return context.Pool(self.workers, _start_worker, (self.mapping.spec, url))
+
+    def _batches(self, obj: str, now: datetime, pool: Pool | None) -> Iterator[_Batch]:
+        """Rescored pages in due order: here, or by the pool with a bounded read-ahead."""
+        kind = self.adapter.kind
+        if pool is None:
+            page: list[Snapshot] = []
+            for snap in self.store.iter_due_snapshots(now, kind, obj, batch=self.batch):
+                page.append(snap)
+                if len(page) >= self.batch:
+                    yield self._scorer.page(obj, page, now)
+                    page = []
+            if page:
+                yield self._scorer.page(obj, page, now)
+            return
+        size = max(1, min(self.batch, 1_000))  # small tasks keep every worker busy
+        pending: deque[AsyncResult[_Batch]] = deque()
+        for ids in self.store.iter_due_ids(now, kind, obj, batch=size):
+            pending.append(pool.apply_async(_score_ids, ((kind, obj, ids, now),)))
+            if len(pending) > 2 * self.workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
     def _rescore_object(
         self,
         obj: str,
+        batches: Iterable[_Batch],
         now: datetime,
         dry_run: bool,
         summary: RunSummary,
@@ -182,17 +285,15 @@ class Rescore:
                 self.store.resolve_dead_letter(letters.pop(item.record_id))
 
         writer = BatchWriter(self.adapter, stamping, obj, now, summary.run_id, on_done=resolve)
-        page: list[Snapshot] = []
-        due = self.store.iter_due_snapshots(now, self.adapter.kind, obj, batch=self.batch)
-        for snap in due:
-            page.append(snap)
-            if len(page) >= self.batch:
-                self._page(obj, page, now, dry_run, summary, writer, stamping)
-                page = []
-                if progress is not None:
-                    progress(summary.pulled, None)
-        if page:
-            self._page(obj, page, now, dry_run, summary, writer, stamping)
+        for batch in batches:
+            _merge(summary, batch.tally)
+            if dry_run:
+                summary.planned.extend(_planned(batch.scored))
+            else:
+                ids = (s.record_id for s in batch.scored)
+                stamping.due.update(zip(ids, batch.due, strict=True))
+                writer.add(batch.scored)
+                writer.flush()
             if progress is not None:
                 progress(summary.pulled, None)
         if dry_run:
@@ -212,38 +313,6 @@ class Rescore:
                         self.adapter.kind, obj, Watermark(name, value), conn=conn
                     )
 
-    def _page(
-        self,
-        obj: str,
-        snaps: list[Snapshot],
-        now: datetime,
-        dry_run: bool,
-        summary: RunSummary,
-        writer: BatchWriter,
-        stamping: _DueStore,
-    ) -> None:
-        scored = [self._score(obj, snap, now, summary) for snap in snaps]
-        if dry_run:
-            summary.planned.extend(_planned(scored))
-            return
-        for item in scored:
-            stamping.due[item.record_id] = due_at(
-                item.pulled.record, self.mapping, item.decision.memory, now, self.windows
-            )
-        writer.add(scored)
-        writer.flush()
-
-    def _score(self, obj: str, snap: Snapshot, now: datetime, summary: RunSummary) -> Scored:
-        record = stored_record(snap)
-        result, decision, desired = rescore_record(record, self.mapping, memory_of(snap), now)
-        current = current_values(snap)
-        diff = changed_fields(desired, current, TIMESTAMP_FIELDS)
-        backward = decision.action in ("recycle_rejected", "recycle_stale")
-        patch = Patch(obj, snap.record_id, diff, backward) if diff else None
-        modified = parse_instant(snap.written.get("modified_at")) or snap.scored_at
-        _tally(summary, result, decision, patch)
-        return Scored(Pulled(record, current, modified), result, decision, desired, patch)
-
 
 def _tally(
     summary: RunSummary, result: ScoreResult, decision: Decision, patch: Patch | None
@@ -259,6 +328,18 @@ def _tally(
         summary.grades[result.grade] += 1
     for reason in result.reasons[:3]:
         summary.reasons[reason.rule] += 1
+
+
+def _merge(summary: RunSummary, part: RunSummary) -> None:
+    """Add a page's scoring counters to the run's."""
+    summary.pulled += part.pulled
+    summary.changed += part.changed
+    summary.mqls += part.mqls
+    summary.promoted += part.promoted
+    summary.recycled += part.recycled
+    summary.routes.update(part.routes)
+    summary.grades.update(part.grades)
+    summary.reasons.update(part.reasons)
 
 
 def due_at(

@@ -169,3 +169,21 @@ def test_failed_writes_are_dead_lettered_and_stay_due(tmp_path):
         assert retry.written == len(letters) and retry.failed == 0
         assert {e.record_id for e in rig.store.journal_for_run(retry.run_id)} == letters
         assert rig.store.open_dead_letters("hubspot") == []  # settled once written
+
+
+def test_worker_processes_rescore_the_same_as_one_process(tmp_path):
+    for rig in make_rig(tmp_path, 120):
+        rig.adapter.provision()
+        rig.sync.clock = lambda: T0
+        rig.sync.run()
+        at = T0 + 31 * DAY
+        expected = expected_changes(rig, at)
+        summary, requests = rescore(rig, at, workers=2, batch=25)
+        only_batch_updates(requests)
+        assert summary.pulled == 120 and summary.written == len(expected)
+        journal = list(rig.store.journal_for_run(summary.run_id))
+        assert {(e.record_id, e.field) for e in journal} == {
+            (rid, f) for rid, diff in expected.items() for f in diff
+        }
+        assert all(s.due_at > at for s in rig.store.iter_snapshots("hubspot"))
+        assert summary.reasons and summary.routes  # counters come back from the workers

@@ -115,3 +115,13 @@ def test_update_snapshots_keeps_the_stored_record_and_skips_missing_rows(
     assert got["1"].record == stored.record  # the record column is left alone
     assert replace(got["1"], record=rescored.record) == rescored
     assert store.update_snapshots([]) == 0
+
+
+def test_iter_due_ids_pages_the_same_rows_in_the_same_order(store: StateStore) -> None:
+    store.upsert_snapshots(snap(f"{i:02d}", due_at=T0 - (i % 4) * DAY) for i in range(10))
+    store.upsert_snapshots([snap("u"), snap("later", due_at=T0 + DAY), snap("x", obj="other")])
+    pages = list(store.iter_due_ids(T0, "hubspot", "contact", batch=3))
+    assert all(0 < len(page) <= 3 for page in pages)
+    flat = [rid for page in pages for rid in page]
+    full = store.iter_due_snapshots(T0, "hubspot", "contact")
+    assert flat == [s.record_id for s in full] and flat[0] == "u" and "later" not in flat
