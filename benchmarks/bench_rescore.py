@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import shutil
 import sys
@@ -36,12 +37,12 @@ from connector.crm.values import format_instant, normalise
 from connector.lifecycle import Memory, evaluate
 from connector.mapping.loader import load_mapping
 from connector.records import Activity, LeadRecord
-from connector.rescore import Rescore, due_at
+from connector.rescore import Rescore
 from connector.sandbox.synthetic import SyntheticPerson, generate_people, person_for
 from connector.scoring import CompiledMapping, compile_mapping
 from connector.state import Snapshot, StateStore
 from connector.sync import desired_values
-from connector.timers import windows_of
+from connector.timers import due_at, windows_of
 
 T0 = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
 MAPPING = Path(__file__).resolve().parent.parent / "mappings" / "b2b-saas.toml"
@@ -208,6 +209,7 @@ def main() -> None:
     shutil.copyfile(args.db, work)
     for suffix in ("-wal", "-shm"):
         Path(f"{work}{suffix}").unlink(missing_ok=True)
+    os.sync()  # the copy's dirty pages must not be written back during the timed run
     work_url = f"sqlite:///{work}"
     now = T0 + timedelta(days=args.days)
     with StateStore.open(work_url) as store:
@@ -240,7 +242,11 @@ def main() -> None:
         f"promoted: {summary.promoted:,}   recycled: {summary.recycled:,}"
     )
     print(f"elapsed: {elapsed:.1f} s   ({summary.pulled / elapsed:,.0f} rescored/s)")
-    print(f"peak RSS: {peak:.0f} MB (before the run: {rss_before:.0f} MB)")
+    workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(
+        f"peak RSS: {peak:.0f} MB (before the run: {rss_before:.0f} MB; "
+        f"largest child process: {workers_peak:.0f} MB)"
+    )
     print(
         f"CRM read calls: {adapter.reads}   write calls: {adapter.writes} "
         f"({adapter.patches:,} records)"

@@ -29,7 +29,7 @@ from connector.lifecycle import Decision, Memory, evaluate
 from connector.mapping.schema import MappingSpec
 from connector.records import LeadRecord, parse_record
 from connector.scoring import CompiledMapping, ScoreResult, compile_mapping
-from connector.state import NEVER, Snapshot, StateStore, Watermark
+from connector.state import Snapshot, StateStore, Watermark
 from connector.state.engine import make_engine
 from connector.sync import (
     OWN_FROM,
@@ -41,7 +41,7 @@ from connector.sync import (
     desired_values,
     memory_of,
 )
-from connector.timers import Window, next_change_at, windows_of
+from connector.timers import due_at, windows_of
 from connector.writer import BatchWriter, Scored
 
 STAGE_PROPERTY = "lifecycle_stage"
@@ -104,7 +104,7 @@ class _DueStore(StateStore):
     """The same database, stamping each snapshot the writer commits with its `due_at`.
 
     `BatchWriter` builds snapshots with `snapshot_of`, which knows nothing of due times;
-    until it takes one (see the module notes), the rescore adds it on the way in.
+    until it takes one, the rescore adds it on the way in.
     """
 
     def __init__(self, store: StateStore) -> None:
@@ -342,25 +342,9 @@ def _merge(summary: RunSummary, part: RunSummary) -> None:
     summary.reasons.update(part.reasons)
 
 
-def due_at(
-    record: LeadRecord,
-    mapping: CompiledMapping,
-    memory: Memory,
-    now: datetime,
-    windows: tuple[Window, ...] | None = None,
-) -> datetime:
-    """The `due_at` to store for a record scored at `now` (`NEVER`: time cannot change it).
-
-    For the sync: `Snapshot(..., due_at=due_at(record, mapping, decision.memory, now))`,
-    `memory` being the memory after the decision.
-    """
-    return next_change_at(record, mapping, memory, now, windows) or NEVER
-
-
 __all__ = [
     "Rescore",
     "current_values",
-    "due_at",
     "held_record",
     "rescore_record",
     "stored_record",

@@ -24,6 +24,7 @@ from connector.mapping.conditions import DAY
 from connector.mapping.schema import Condition, Decay, MappingSpec
 from connector.records import LeadRecord
 from connector.scoring import CompiledMapping
+from connector.state import NEVER
 
 TICK = timedelta(microseconds=1)
 """Datetime resolution: a strict `>` boundary at `t` first bites at `t + TICK`."""
@@ -157,4 +158,19 @@ def next_change_at(
     return best
 
 
-__all__ = ["TICK", "Window", "decay_periods", "next_change_at", "windows_of"]
+def due_at(
+    record: LeadRecord,
+    mapping: CompiledMapping,
+    memory: Memory,
+    now: datetime,
+    windows: tuple[Window, ...] | None = None,
+) -> datetime:
+    """The `Snapshot.due_at` to store for a record scored at `now`; `NEVER` if time alone
+    cannot change it (`None` in the store means "not known", which the rescore treats as due).
+
+    The sync and the rescore both call this with the memory *after* the decision.
+    """
+    return next_change_at(record, mapping, memory, now, windows) or NEVER
+
+
+__all__ = ["TICK", "Window", "decay_periods", "due_at", "next_change_at", "windows_of"]
