@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.config import load_settings
+from connector.daemon import Jobs, run_daemon
 from connector.demo import DEFAULT_MAPPING, run_demo
 from connector.errors import MqlsyncError
 from connector.explain import explain as render_explanation
@@ -200,6 +201,31 @@ def sync_command(
     _print_summary(summary, "dry run" if dry_run else "sync")
     if summary.failed:
         raise typer.Exit(1)
+
+
+@app.command("rescore")
+def rescore_command(
+    config: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Compute, write nothing.")] = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Scoring processes (default: cores, ≤ 4).")
+    ] = None,
+) -> None:
+    """Recompute decay, window expiry and lifecycle timers from stored state: no CRM reads."""
+    with handled(), open_context(config) as ctx, progress_bar("rescoring") as update:
+        summary = ctx.rescore(workers).run(dry_run=dry_run, progress=update)
+    _print_summary(summary, "rescore dry run" if dry_run else "rescore")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run_command(config: ConfigOption = None) -> None:
+    """Run the daemon: incremental sync every N minutes and the daily rescore."""
+    with handled(), open_context(config) as ctx:
+        jobs = Jobs(sync=ctx.sync().run, rescore=ctx.rescore().run)
+        code = run_daemon(ctx.settings, jobs)
+    raise typer.Exit(code)
 
 
 @app.command("plan")

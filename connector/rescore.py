@@ -19,27 +19,24 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from multiprocessing.pool import AsyncResult, Pool
-from typing import Any
 
-from sqlalchemy import Connection
-
-from connector.crm.base import TIMESTAMP_FIELDS, CrmAdapter, Outcome, Patch, Pulled, Value
+from connector.crm.base import TIMESTAMP_FIELDS, CrmAdapter, Patch, Pulled, Value
 from connector.crm.values import changed_fields, parse_instant
 from connector.lifecycle import Decision, Memory, evaluate
 from connector.mapping.schema import MappingSpec
 from connector.records import LeadRecord, parse_record
 from connector.scoring import CompiledMapping, ScoreResult, compile_mapping
-from connector.state import Snapshot, StateStore, Watermark
+from connector.state import Snapshot, StateStore
 from connector.state.engine import make_engine
 from connector.sync import (
-    OWN_FROM,
-    OWN_TO,
-    OWN_TOKEN,
+    RECYCLES,
     Progress,
     RunSummary,
-    _planned,
+    dead_letter_resolver,
     desired_values,
     memory_of,
+    planned_changes,
+    save_own_writes,
 )
 from connector.timers import due_at, windows_of
 from connector.writer import BatchWriter, Scored
@@ -47,23 +44,9 @@ from connector.writer import BatchWriter, Scored
 STAGE_PROPERTY = "lifecycle_stage"
 
 
-@dataclass(slots=True, frozen=True)
-class _Stored(LeadRecord):
-    """A record read back from a snapshot. Its JSON is not re-rendered for the snapshot
-    the writer builds: `_DueStore` keeps the stored record column as it is."""
-
-    def to_json(self) -> dict[str, Any]:
-        """Nothing: the stored record JSON stays (see `StateStore.update_snapshots`)."""
-        return {}
-
-
 def stored_record(snapshot: Snapshot) -> LeadRecord:
     """The snapshot's canonical record, held at the stage mqlsync last wrote or saw."""
-    parsed = parse_record(snapshot.record)
-    record = _Stored(
-        parsed.id, parsed.crm, parsed.object, parsed.properties, parsed.activities, parsed.account
-    )
-    return held_record(record, snapshot.stage)
+    return held_record(parse_record(snapshot.record), snapshot.stage)
 
 
 def held_record(record: LeadRecord, stage: str | None) -> LeadRecord:
@@ -100,36 +83,11 @@ def current_values(snapshot: Snapshot) -> dict[str, Value]:
     return current
 
 
-class _DueStore(StateStore):
-    """The same database, stamping each snapshot the writer commits with its `due_at`.
-
-    `BatchWriter` builds snapshots with `snapshot_of`, which knows nothing of due times;
-    until it takes one, the rescore adds it on the way in.
-    """
-
-    def __init__(self, store: StateStore) -> None:
-        super().__init__(store.engine)
-        self.due: dict[str, datetime] = {}
-
-    def upsert_snapshots(
-        self, snapshots: Iterable[Snapshot], *, conn: Connection | None = None
-    ) -> int:
-        """Stamp and forget each record's due time; update the rows, keeping their record.
-
-        Every rescored snapshot exists already and its record JSON is unchanged (it is
-        what was rescored), so only the computed columns are written.
-        """
-        due = self.due
-        stamped = [replace(s, due_at=due.pop(s.record_id, None)) for s in snapshots]
-        return self.update_snapshots(stamped, conn=conn)
-
-
 @dataclass(slots=True)
 class _Batch:
-    """A page of rescored snapshots: what to write, when each is next due, the counters."""
+    """A page of rescored snapshots (each with its next due time) and its counters."""
 
     scored: list[Scored]
-    due: list[datetime]
     tally: RunSummary
 
 
@@ -142,21 +100,21 @@ class _Scorer:
 
     def page(self, obj: str, snaps: Iterable[Snapshot], now: datetime) -> _Batch:
         tally = RunSummary()
-        scored, due = [], []
+        scored = []
         for snap in snaps:
             record = stored_record(snap)
             memory = memory_of(snap)
             result, decision, desired = rescore_record(record, self.mapping, memory, now)
             current = current_values(snap)
             diff = changed_fields(desired, current, TIMESTAMP_FIELDS)
-            backward = decision.action in ("recycle_rejected", "recycle_stale")
+            backward = decision.action in RECYCLES
             patch = Patch(obj, snap.record_id, diff, backward) if diff else None
             modified = parse_instant(snap.written.get("modified_at")) or snap.scored_at
-            _tally(tally, result, decision, patch)
+            tally.count(result, decision, patch)
             pulled = Pulled(record, current, modified)
-            scored.append(Scored(pulled, result, decision, desired, patch))
-            due.append(due_at(record, self.mapping, decision.memory, now, self.windows))
-        return _Batch(scored, due, tally)
+            due = due_at(record, self.mapping, decision.memory, now, self.windows)
+            scored.append(Scored(pulled, result, decision, desired, patch, due))
+        return _Batch(scored, tally)
 
 
 _worker: tuple[_Scorer, StateStore] | None = None
@@ -181,7 +139,10 @@ def _score_ids(task: tuple[str, str, list[str], datetime]) -> _Batch:
     batch = scorer.page(obj, (found[i] for i in ids if i in found), now)
     for item in batch.scored:
         record = item.pulled.record
-        item.pulled = replace(item.pulled, record=_Stored(record.id, record.crm, record.object))
+        owner = {"owner": record.properties["owner"]} if record.properties.get("owner") else {}
+        item.pulled = replace(
+            item.pulled, record=LeadRecord(record.id, record.crm, record.object, owner)
+        )
         item.result = replace(item.result, reasons=(), gates=(), hot_rules=(), capped_out=())
     return batch
 
@@ -276,22 +237,23 @@ class Rescore:
         summary: RunSummary,
         progress: Progress | None,
     ) -> None:
-        stamping = _DueStore(self.store)
-        letters = {d.record_id: d.id for d in self.store.open_dead_letters(self.adapter.kind, obj)}
-
-        def resolve(item: Scored, outcome: Outcome | None) -> None:
-            # A record dead-lettered earlier is settled once a later write lands.
-            if item.record_id in letters and outcome is not None and not outcome.error:
-                self.store.resolve_dead_letter(letters.pop(item.record_id))
-
-        writer = BatchWriter(self.adapter, stamping, obj, now, summary.run_id, on_done=resolve)
+        kind = self.adapter.kind
+        _, resolve = dead_letter_resolver(self.store, kind, obj)
+        writer = BatchWriter(
+            self.adapter,
+            self.store,
+            obj,
+            now,
+            summary.run_id,
+            on_done=resolve,
+            keep_records=True,
+            sla_tasks=self.mapping.spec.lifecycle.sla.create_task_on_breach,
+        )
         for batch in batches:
             _merge(summary, batch.tally)
             if dry_run:
-                summary.planned.extend(_planned(batch.scored))
+                summary.planned.extend(planned_changes(batch.scored))
             else:
-                ids = (s.record_id for s in batch.scored)
-                stamping.due.update(zip(ids, batch.due, strict=True))
                 writer.add(batch.scored)
                 writer.flush()
             if progress is not None:
@@ -299,35 +261,9 @@ class Rescore:
         if dry_run:
             return
         writer.flush(final=True)
-        summary.written += writer.tally.written
-        summary.failed += writer.tally.failed
-        summary.dead_lettered += writer.tally.dead_lettered
-        window = writer.written_at
-        if window:
-            # Our writes bump the CRM's modified time: mark them so the next sync skips
-            # their echoes, exactly as a sync marks its own (same watermark rows).
-            marks = {OWN_FROM: min(window), OWN_TO: max(window), OWN_TOKEN: now}
-            with self.store.transaction() as conn:
-                for name, value in marks.items():
-                    self.store.save_watermark(
-                        self.adapter.kind, obj, Watermark(name, value), conn=conn
-                    )
-
-
-def _tally(
-    summary: RunSummary, result: ScoreResult, decision: Decision, patch: Patch | None
-) -> None:
-    """The run counters, as `Sync._score_page` keeps them."""
-    summary.pulled += 1
-    summary.changed += patch is not None
-    summary.mqls += result.is_mql
-    summary.promoted += decision.action == "promote"
-    summary.recycled += decision.action in ("recycle_rejected", "recycle_stale")
-    summary.routes[result.route] += 1
-    if result.grade:
-        summary.grades[result.grade] += 1
-    for reason in result.reasons[:3]:
-        summary.reasons[reason.rule] += 1
+        summary.add_writes(writer.tally)
+        # Our writes bump the CRM's modified time: mark them as a sync marks its own.
+        save_own_writes(self.store, kind, obj, writer.written_at, now)
 
 
 def _merge(summary: RunSummary, part: RunSummary) -> None:

@@ -6,6 +6,7 @@ job run the very same pipeline.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from connector.crm.factory import build_adapter
 from connector.errors import ConfigError
 from connector.mapping.loader import load_mapping
 from connector.mapping.schema import MappingSpec
+from connector.rescore import Rescore
 from connector.scoring import CompiledMapping, compile_mapping
 from connector.state import StateStore
 from connector.sync import Sync
@@ -37,6 +39,11 @@ class Context:
         """The sync pipeline for this configuration."""
         lookback = timedelta(minutes=self.settings.sync.lookback_minutes)
         return Sync(self.adapter, self.mapping, self.store, lookback=lookback)
+
+    def rescore(self, workers: int | None = None) -> Rescore:
+        """The daily rescore; CPU-bound, so by default one worker process per core (≤ 4)."""
+        count = workers if workers is not None else min(4, os.cpu_count() or 1)
+        return Rescore(self.adapter, self.mapping, self.store, workers=count)
 
 
 def mapping_path(settings: Settings) -> Path:

@@ -33,7 +33,8 @@ from connector.lifecycle import Decision, Memory, evaluate
 from connector.records import LeadRecord, parse_record
 from connector.scoring import CompiledMapping, ScoreResult
 from connector.state import Snapshot, StateStore, Watermark
-from connector.writer import BatchWriter, Scored
+from connector.timers import due_at, windows_of
+from connector.writer import BatchWriter, Scored, WriteTally
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ OWN_FROM, OWN_TO, OWN_TOKEN = (
 `scored_at` it wrote (see `OwnWrites`)."""
 
 Progress = Callable[[int, int | None], None]
+RECYCLES = frozenset({"recycle_rejected", "recycle_stale"})
 
 
 def format_reasons(result: ScoreResult, limit: int = REASONS_LIMIT) -> str:
@@ -120,6 +122,7 @@ class RunSummary:
     promoted: int = 0
     recycled: int = 0
     mqls: int = 0
+    sla_tasks: int = 0
     api_calls: int = 0
     seconds: float = 0.0
     routes: Counter[str] = field(default_factory=Counter)
@@ -128,6 +131,26 @@ class RunSummary:
     planned: list[PlannedChange] = field(default_factory=list)
     stopped: str | None = None
     """Why the run stopped early (e.g. daily limit), if it did."""
+
+    def count(self, result: ScoreResult, decision: Decision, patch: Patch | None) -> None:
+        """Add one scored record to the counters."""
+        self.pulled += 1
+        self.changed += patch is not None
+        self.mqls += result.is_mql
+        self.promoted += decision.action == "promote"
+        self.recycled += decision.action in RECYCLES
+        self.routes[result.route] += 1
+        if result.grade:
+            self.grades[result.grade] += 1
+        for reason in result.reasons[:3]:
+            self.reasons[reason.rule] += 1
+
+    def add_writes(self, tally: WriteTally) -> None:
+        """Add a writer's outcome counters."""
+        self.written += tally.written
+        self.failed += tally.failed
+        self.dead_lettered += tally.dead_lettered
+        self.sla_tasks += tally.sla_tasks
 
     def counts(self) -> dict[str, int]:
         """Counters for the run history."""
@@ -140,6 +163,7 @@ class RunSummary:
             "promoted": self.promoted,
             "recycled": self.recycled,
             "mqls": self.mqls,
+            "sla_tasks": self.sla_tasks,
         }
 
 
@@ -160,6 +184,7 @@ class Sync:
         self.store = store
         self.lookback = lookback
         self.clock = clock
+        self._windows = windows_of(mapping.spec)
 
     # ------------------------------------------------------------------ state helpers
     def _watermark(self, obj: str) -> Watermark:
@@ -222,21 +247,24 @@ class Sync:
     ) -> None:
         watermark = self._watermark(obj)
         own = self._own_writes(obj)
-        letters = {d.record_id: d.id for d in self.store.open_dead_letters(self.adapter.kind, obj)}
-
-        def resolve(item: Scored, outcome: Outcome | None) -> None:
-            if item.record_id in letters and not (outcome is not None and outcome.error):
-                self.store.resolve_dead_letter(letters.pop(item.record_id))
-
-        writer = BatchWriter(self.adapter, self.store, obj, now, summary.run_id, on_done=resolve)
+        letters, resolve = dead_letter_resolver(self.store, self.adapter.kind, obj)
+        writer = BatchWriter(
+            self.adapter,
+            self.store,
+            obj,
+            now,
+            summary.run_id,
+            on_done=resolve,
+            sla_tasks=self.mapping.spec.lifecycle.sla.create_task_on_breach,
+        )
         # Dead letters first, read by id: a half-applied write (e.g. a lifecycle clear whose
         # set failed) may look like our own echo to the incremental pull and be skipped.
-        retried = self.adapter.read(obj, list(letters)) if letters and not dry_run else iter(())
+        retried = self.adapter.read(obj, letters) if letters and not dry_run else iter(())
         pulled = self.adapter.pull(obj, watermark, own, self._previous(obj))
         for page in itertools.chain(retried, pulled):
             scored = self._score_page(obj, page.items, now, summary)
             if dry_run:
-                summary.planned.extend(_planned(scored))
+                summary.planned.extend(planned_changes(scored))
             else:
                 writer.add(scored)
                 writer.flush()
@@ -245,21 +273,14 @@ class Sync:
         if dry_run:
             return
         writer.flush(final=True)
-        summary.written += writer.tally.written
-        summary.failed += writer.tally.failed
-        summary.dead_lettered += writer.tally.dead_lettered
+        summary.add_writes(writer.tally)
         # Everything up to the run's start has been read (the next query's lookback covers
         # search-index lag and clock skew below it), so the cursor moves to the start even
         # when few records changed; a failed record holds it back, to be re-read next time.
         max_seen = now if not writer.failed else min(writer.failed.values())
-        window = writer.written_at
-        with self.store.transaction() as conn:
-            kind = self.adapter.kind
-            self.store.save_watermark(kind, obj, watermark.advance(max_seen, now), conn=conn)
-            if window:
-                marks = {OWN_FROM: min(window), OWN_TO: max(window), OWN_TOKEN: now}
-                for name, value in marks.items():
-                    self.store.save_watermark(kind, obj, Watermark(name, value), conn=conn)
+        kind = self.adapter.kind
+        self.store.save_watermark(kind, obj, watermark.advance(max_seen, now))
+        save_own_writes(self.store, kind, obj, writer.written_at, now)
 
     def _score_page(
         self, obj: str, items: list[Pulled], now: datetime, summary: RunSummary
@@ -272,20 +293,39 @@ class Sync:
             )
             desired = desired_values(result, decision, now)
             diff = changed_fields(desired, dict(item.current), TIMESTAMP_FIELDS)
-            backward = decision.action in ("recycle_rejected", "recycle_stale")
+            backward = decision.action in RECYCLES
             patch = Patch(obj, item.record.id, diff, backward) if diff else None
-            out.append(Scored(item, result, decision, desired, patch))
-            summary.pulled += 1
-            summary.changed += patch is not None
-            summary.mqls += result.is_mql
-            summary.promoted += decision.action == "promote"
-            summary.recycled += backward
-            summary.routes[result.route] += 1
-            if result.grade:
-                summary.grades[result.grade] += 1
-            for reason in result.reasons[:3]:
-                summary.reasons[reason.rule] += 1
+            due = due_at(item.record, self.mapping, decision.memory, now, self._windows)
+            out.append(Scored(item, result, decision, desired, patch, due))
+            summary.count(result, decision, patch)
         return out
+
+
+def save_own_writes(
+    store: StateStore, kind: str, obj: str, written_at: list[datetime], now: datetime
+) -> None:
+    """Remember a run's write window (CRM time) and the `scored_at` it wrote, so the next
+    pull skips the echoes of these writes (see `OwnWrites`)."""
+    if not written_at:
+        return
+    marks = {OWN_FROM: min(written_at), OWN_TO: max(written_at), OWN_TOKEN: now}
+    with store.transaction() as conn:
+        for name, value in marks.items():
+            store.save_watermark(kind, obj, Watermark(name, value), conn=conn)
+
+
+def dead_letter_resolver(
+    store: StateStore, kind: str, obj: str
+) -> tuple[list[str], Callable[[Scored, Outcome | None], None]]:
+    """Open dead letters' record ids, and a writer callback that resolves each one as soon
+    as its record completes without error (written, or already right in the CRM)."""
+    letters = {d.record_id: d.id for d in store.open_dead_letters(kind, obj)}
+
+    def resolve(item: Scored, outcome: Outcome | None) -> None:
+        if item.record_id in letters and not (outcome is not None and outcome.error):
+            store.resolve_dead_letter(letters.pop(item.record_id))
+
+    return list(letters), resolve
 
 
 def _token(at: datetime) -> str:
@@ -294,7 +334,8 @@ def _token(at: datetime) -> str:
     return str(int(at.timestamp()) * 1000 + at.microsecond // 1000)
 
 
-def _planned(scored: Iterable[Scored]) -> list[PlannedChange]:
+def planned_changes(scored: Iterable[Scored]) -> list[PlannedChange]:
+    """The field changes a run would write (for `plan` and dry runs)."""
     out = []
     for item in scored:
         if item.patch is None:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connector.crm.base import STAGE_FIELD, CrmAdapter, Outcome, Patch, Pulled, Value
+from connector.crm.base import STAGE_FIELD, CrmAdapter, Outcome, Patch, Pulled, SlaBreach, Value
 from connector.crm.values import format_instant, normalise
+from connector.errors import MqlsyncError
 from connector.lifecycle import Decision
 from connector.scoring import ScoreResult
 from connector.state import JournalEntry, Snapshot, StateStore
@@ -32,6 +33,8 @@ class Scored:
     decision: Decision
     desired: dict[str, Value]
     patch: Patch | None
+    due_at: datetime | None = None
+    """When time alone can next change the written values (`connector.timers`)."""
 
     @property
     def record_id(self) -> str:
@@ -39,8 +42,13 @@ class Scored:
         return self.pulled.record.id
 
 
-def snapshot_of(kind: str, obj: str, item: Scored, now: datetime, modified: datetime) -> Snapshot:
-    """The state to remember for a record once its values are in the CRM."""
+def snapshot_of(
+    kind: str, obj: str, item: Scored, now: datetime, modified: datetime, *, with_record: bool
+) -> Snapshot:
+    """The state to remember for a record once its values are in the CRM.
+
+    `with_record=False` leaves out the canonical record (the rescore keeps the stored one).
+    """
     result, memory = item.result, item.decision.memory
     written: dict[str, Any] = {
         f: normalise(f, v) for f, v in item.desired.items() if f != STAGE_FIELD
@@ -63,7 +71,30 @@ def snapshot_of(kind: str, obj: str, item: Scored, now: datetime, modified: date
         recycle_reason=memory.recycle_reason,
         lead_status_at_promotion=memory.status_at_promotion,
         written=written,
-        record=item.pulled.record.to_json(),
+        record=item.pulled.record.to_json() if with_record else {},
+        due_at=item.due_at,
+    )
+
+
+def _windows(sla: object) -> set[str]:
+    text = str(sla or "")
+    return set(text.removeprefix("breached:").split(",")) if text.startswith("breached:") else set()
+
+
+def new_breach(item: Scored) -> SlaBreach | None:
+    """The SLA windows this write newly marks as breached, as a task request (or None)."""
+    fresh = _windows(item.decision.sla) - _windows(item.pulled.current.get("sla"))
+    mql_at = item.decision.memory.mql_at
+    if not fresh or mql_at is None:
+        return None
+    record = item.pulled.record
+    owner = record.properties.get("owner")
+    return SlaBreach(
+        record_id=record.id,
+        owner=str(owner) if owner else None,
+        breached=tuple(sorted(fresh)),
+        mql_at=mql_at,
+        reasons=str(item.desired.get("reasons") or ""),
     )
 
 
@@ -74,6 +105,7 @@ class WriteTally:
     written: int = 0
     failed: int = 0
     dead_lettered: int = 0
+    sla_tasks: int = 0
 
 
 class BatchWriter:
@@ -88,6 +120,8 @@ class BatchWriter:
         run_id: int | None,
         *,
         on_done: Callable[[Scored, Outcome | None], None] | None = None,
+        keep_records: bool = False,
+        sla_tasks: bool = False,
     ) -> None:
         self.adapter = adapter
         self.store = store
@@ -95,6 +129,11 @@ class BatchWriter:
         self.now = now
         self.run_id = run_id
         self.on_done = on_done
+        self.keep_records = keep_records
+        """Update snapshots without their record JSON (the rescore did not re-read it)."""
+        self.sla_tasks = sla_tasks
+        """Ask the CRM for an owner task when a written SLA state gains a breached window."""
+        self._breaches: list[SlaBreach] = []
         self.tally = WriteTally()
         self.failed: dict[str, datetime] = {}
         """Records that could not be written, with their modified times (hold the watermark)."""
@@ -122,6 +161,17 @@ class BatchWriter:
                 del queue[:size]
                 self._write(batch)
         self._commit()
+        if final and self._breaches:
+            self._notify()
+
+    def _notify(self) -> None:
+        breaches, self._breaches = self._breaches, []
+        try:
+            self.tally.sla_tasks += self.adapter.notify_sla_breaches(
+                self.obj, breaches, now=self.now
+            )
+        except MqlsyncError as exc:  # the scores are written; a missing task is not fatal
+            log.warning("could not create %d SLA task(s): %s", len(breaches), exc)
 
     def _write(self, batch: list[Patch]) -> None:
         outcomes = {o.record_id: o for o in self.adapter.write(self.obj, batch)}
@@ -164,14 +214,24 @@ class BatchWriter:
                 self.tally.written += 1
                 modified = outcome.modified_at or modified
                 self.written_at.append(modified)
+                breach = new_breach(item) if self.sla_tasks else None
+                if breach is not None:
+                    self._breaches.append(breach)
                 journal.extend(
                     JournalEntry(kind, self.obj, rid, f, item.pulled.current.get(f), v)
                     for f, v in item.patch.values.items()
                 )
-            snapshots.append(snapshot_of(kind, self.obj, item, self.now, modified))
+            snapshots.append(
+                snapshot_of(
+                    kind, self.obj, item, self.now, modified, with_record=not self.keep_records
+                )
+            )
         if snapshots or journal:
             with self.store.transaction() as conn:
-                self.store.upsert_snapshots(snapshots, conn=conn)
+                if self.keep_records:
+                    self.store.update_snapshots(snapshots, conn=conn)
+                else:
+                    self.store.upsert_snapshots(snapshots, conn=conn)
                 if journal and self.run_id is not None:
                     self.store.journal(self.run_id, journal, conn=conn)
         if self.on_done is not None:

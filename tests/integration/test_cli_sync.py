@@ -90,3 +90,59 @@ def test_demo_runs_offline_and_summarises():
     assert result.exit_code == 0, result.output
     assert "scored 200 contacts" in result.stdout
     assert "routes" in result.stdout and "top reasons" in result.stdout
+
+
+def test_rescore_command_reads_nothing_from_the_crm(configured):
+    sandbox, config = configured
+    assert invoke("provision", "--config", config).exit_code == 0
+    assert invoke("sync", "--once", "--config", config).exit_code == 0
+    before = len(sandbox.request_log)
+    result = invoke("rescore", "--config", config, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("rescore: ")
+    assert all(
+        e.method == "POST" and e.path.endswith("/batch/update")
+        for e in sandbox.request_log.entries()[before:]
+    )
+
+
+def test_run_daemon_syncs_at_start_and_stops_on_sigterm(configured, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from connector.state import StateStore
+
+    sandbox, config = configured
+    assert invoke("provision", "--config", config).exit_code == 0
+    env = {**os.environ, "MQLSYNC_HUBSPOT_TOKEN": sandbox.token}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "run", "--config", config],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        state = config.replace("mqlsync.toml", "state.db")
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                with StateStore.open(f"sqlite:///{state}") as store:
+                    runs = [
+                        r for r in store.recent_runs(5) if r.kind == "sync" and r.status == "ok"
+                    ]
+            except Exception:  # noqa: BLE001 - the daemon may be creating the file
+                runs = []
+            if runs:
+                break
+        assert runs, proc.stderr.read() if proc.poll() is not None else "no sync run recorded"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
