@@ -12,7 +12,6 @@ sync's own diff, batching, retry, dead-letter, journal and snapshot code.
 from __future__ import annotations
 
 import multiprocessing
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -36,6 +35,7 @@ from connector.sync import (
     desired_values,
     memory_of,
     planned_changes,
+    recorded_run,
     save_own_writes,
 )
 from connector.timers import due_at, windows_of
@@ -175,28 +175,14 @@ class Rescore:
 
         `summary.pulled` counts the snapshots rescored (none were pulled from the CRM).
         """
-        started = time.monotonic()
         now = self.clock()
-        calls_before = self.adapter.api_calls
-        summary = RunSummary()
-        if not dry_run:
-            summary.run_id = self.store.start_run("rescore", crm=self.adapter.kind, started_at=now)
-        status, error = "ok", None
-        try:
-            with self._pool() as pool:
-                for obj in self.adapter.objects:
-                    batches = self._batches(obj, now, pool)
-                    self._rescore_object(obj, batches, now, dry_run, summary, progress)
-        except Exception as exc:
-            status, error = "failed", str(exc)
-            raise
-        finally:
-            summary.api_calls = self.adapter.api_calls - calls_before
-            summary.seconds = time.monotonic() - started
-            if summary.run_id is not None:
-                self.store.finish_run(
-                    summary.run_id, status, summary.counts(), summary.api_calls, error
-                )
+        with (
+            recorded_run(self.store, self.adapter, "rescore", now, dry_run) as summary,
+            self._pool() as pool,
+        ):
+            for obj in self.adapter.objects:
+                batches = self._batches(obj, now, pool)
+                self._rescore_object(obj, batches, now, dry_run, summary, progress)
         return summary
 
     def _pool(self) -> AbstractContextManager[Pool | None]:

@@ -13,7 +13,8 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,7 +33,7 @@ from connector.crm.values import changed_fields, format_instant, normalise, pars
 from connector.lifecycle import Decision, Memory, evaluate
 from connector.records import LeadRecord, parse_record
 from connector.scoring import CompiledMapping, ScoreResult
-from connector.state import Snapshot, StateStore, Watermark
+from connector.state import RunKind, Snapshot, StateStore, Watermark
 from connector.timers import due_at, windows_of
 from connector.writer import BatchWriter, Scored, WriteTally
 
@@ -215,26 +216,10 @@ class Sync:
     # -------------------------------------------------------------------------- run
     def run(self, *, dry_run: bool = False, progress: Progress | None = None) -> RunSummary:
         """One incremental sync of every object; `dry_run` writes nothing (the plan)."""
-        started = time.monotonic()
         now = self.clock()
-        calls_before = self.adapter.api_calls
-        summary = RunSummary()
-        if not dry_run:
-            summary.run_id = self.store.start_run("sync", crm=self.adapter.kind, started_at=now)
-        status, error = "ok", None
-        try:
+        with recorded_run(self.store, self.adapter, "sync", now, dry_run) as summary:
             for obj in self.adapter.objects:
                 self._sync_object(obj, now, dry_run, summary, progress)
-        except Exception as exc:
-            status, error = "failed", str(exc)
-            raise
-        finally:
-            summary.api_calls = self.adapter.api_calls - calls_before
-            summary.seconds = time.monotonic() - started
-            if summary.run_id is not None:
-                self.store.finish_run(
-                    summary.run_id, status, summary.counts(), summary.api_calls, error
-                )
         return summary
 
     def _sync_object(
@@ -299,6 +284,30 @@ class Sync:
             out.append(Scored(item, result, decision, desired, patch, due))
             summary.count(result, decision, patch)
         return out
+
+
+@contextmanager
+def recorded_run(
+    store: StateStore, adapter: CrmAdapter, kind: RunKind, now: datetime, dry_run: bool
+) -> Iterator[RunSummary]:
+    """Record a run in the history around the body: started, then closed `ok` or `failed`
+    with its counters, API calls and error. Dry runs are not recorded."""
+    started = time.monotonic()
+    calls_before = adapter.api_calls
+    summary = RunSummary()
+    if not dry_run:
+        summary.run_id = store.start_run(kind, crm=adapter.kind, started_at=now)
+    status, error = "ok", None
+    try:
+        yield summary
+    except Exception as exc:
+        status, error = "failed", str(exc)
+        raise
+    finally:
+        summary.api_calls = adapter.api_calls - calls_before
+        summary.seconds = time.monotonic() - started
+        if summary.run_id is not None:
+            store.finish_run(summary.run_id, status, summary.counts(), summary.api_calls, error)
 
 
 def save_own_writes(
