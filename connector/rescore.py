@@ -34,9 +34,9 @@ from connector.sync import (
     dead_letter_resolver,
     desired_values,
     memory_of,
-    planned_changes,
     recorded_run,
     save_own_writes,
+    write_or_plan,
 )
 from connector.timers import due_at, windows_of
 from connector.writer import BatchWriter, Scored
@@ -235,25 +235,17 @@ class Rescore:
             keep_records=True,
             sla_tasks=self.mapping.spec.lifecycle.sla.create_task_on_breach,
         )
-        for batch in batches:
-            _merge(summary, batch.tally)
-            if dry_run:
-                summary.planned.extend(planned_changes(batch.scored))
-            else:
-                writer.add(batch.scored)
-                writer.flush()
-            if progress is not None:
-                progress(summary.pulled, None)
+        pages = (_merged(summary, batch) for batch in batches)
+        write_or_plan(writer, pages, dry_run, summary, progress)
         if dry_run:
             return
-        writer.flush(final=True)
-        summary.add_writes(writer.tally)
         # Our writes bump the CRM's modified time: mark them as a sync marks its own.
         save_own_writes(self.store, kind, obj, writer.written_at, now)
 
 
-def _merge(summary: RunSummary, part: RunSummary) -> None:
-    """Add a page's scoring counters to the run's."""
+def _merged(summary: RunSummary, batch: _Batch) -> list[Scored]:
+    """Add a page's scoring counters to the run's; the page's records."""
+    part = batch.tally
     summary.pulled += part.pulled
     summary.changed += part.changed
     summary.mqls += part.mqls
@@ -262,6 +254,7 @@ def _merge(summary: RunSummary, part: RunSummary) -> None:
     summary.routes.update(part.routes)
     summary.grades.update(part.grades)
     summary.reasons.update(part.reasons)
+    return batch.scored
 
 
 __all__ = [

@@ -246,19 +246,11 @@ class Sync:
         # set failed) may look like our own echo to the incremental pull and be skipped.
         retried = self.adapter.read(obj, letters) if letters and not dry_run else iter(())
         pulled = self.adapter.pull(obj, watermark, own, self._previous(obj))
-        for page in itertools.chain(retried, pulled):
-            scored = self._score_page(obj, page.items, now, summary)
-            if dry_run:
-                summary.planned.extend(planned_changes(scored))
-            else:
-                writer.add(scored)
-                writer.flush()
-            if progress is not None:
-                progress(summary.pulled, None)
+        pages = itertools.chain(retried, pulled)
+        scored = (self._score_page(obj, page.items, now, summary) for page in pages)
+        write_or_plan(writer, scored, dry_run, summary, progress)
         if dry_run:
             return
-        writer.flush(final=True)
-        summary.add_writes(writer.tally)
         # Everything up to the run's start has been read (the next query's lookback covers
         # search-index lag and clock skew below it), so the cursor moves to the start even
         # when few records changed; a failed record holds it back, to be re-read next time.
@@ -308,6 +300,28 @@ def recorded_run(
         summary.seconds = time.monotonic() - started
         if summary.run_id is not None:
             store.finish_run(summary.run_id, status, summary.counts(), summary.api_calls, error)
+
+
+def write_or_plan(
+    writer: BatchWriter,
+    pages: Iterable[list[Scored]],
+    dry_run: bool,
+    summary: RunSummary,
+    progress: Progress | None,
+) -> None:
+    """Feed scored pages to the writer (or, in a dry run, to the plan), reporting progress;
+    then send what is still queued and add the writer's counters to the summary."""
+    for scored in pages:
+        if dry_run:
+            summary.planned.extend(planned_changes(scored))
+        else:
+            writer.add(scored)
+            writer.flush()
+        if progress is not None:
+            progress(summary.pulled, None)
+    if not dry_run:
+        writer.flush(final=True)
+        summary.add_writes(writer.tally)
 
 
 def save_own_writes(
