@@ -36,22 +36,6 @@ ACTIVITY_TYPES: frozenset[str] = frozenset(
 )
 """The canonical activity vocabulary; other types are kept but only rules naming them match."""
 
-CANONICAL_PROPERTIES: tuple[str, ...] = (
-    "email",
-    "title",
-    "company",
-    "employees",
-    "industry",
-    "annual_revenue",
-    "tech_stack",
-    "country",
-    "source",
-    "lifecycle_stage",
-    "lead_status",
-    "email_opt_out",
-    "created_at",
-)
-
 
 class RecordError(ValueError):
     """A record that cannot be used; the caller reports it and moves on to the next one."""

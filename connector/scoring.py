@@ -8,7 +8,6 @@ compiled once (`compile_mapping`) so scoring a record builds no regexes or looku
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -332,18 +331,6 @@ def score(
     )
 
 
-Scorer = Callable[[LeadRecord], ScoreResult]
-
-
-def scorer(mapping: CompiledMapping, now: datetime) -> Scorer:
-    """A one-argument scorer with the mapping and clock fixed (for streaming pipelines)."""
-
-    def run(record: LeadRecord) -> ScoreResult:
-        return score(record, mapping, now)
-
-    return run
-
-
 __all__ = [
     "CompiledMapping",
     "GateHit",
@@ -353,5 +340,4 @@ __all__ = [
     "describe_activity",
     "index_activities",
     "score",
-    "scorer",
 ]

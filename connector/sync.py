@@ -130,8 +130,6 @@ class RunSummary:
     grades: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     planned: list[PlannedChange] = field(default_factory=list)
-    stopped: str | None = None
-    """Why the run stopped early (e.g. daily limit), if it did."""
 
     def count(self, result: ScoreResult, decision: Decision, patch: Patch | None) -> None:
         """Add one scored record to the counters."""

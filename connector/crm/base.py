@@ -16,22 +16,6 @@ from typing import Any, Protocol
 from connector.records import LeadRecord
 from connector.state import Watermark
 
-WRITE_FIELDS: tuple[str, ...] = (
-    "fit",
-    "engagement",
-    "score",
-    "grade",
-    "route",
-    "temperature",
-    "reasons",
-    "scored_at",
-    "mql_at",
-    "recycle_reason",
-    "recycled_at",
-    "sla",
-)
-"""Logical write-back fields (design §6), in display order."""
-
 STAGE_FIELD = "stage"
 """Logical name of the lifecycle stage; its values are canonical stages (design §5)."""
 
