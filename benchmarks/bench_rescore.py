@@ -32,8 +32,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from connector.crm.base import STAGE_FIELD, Outcome, Page, Patch, ProvisionReport
-from connector.crm.values import format_instant, normalise
+from connector.crm.base import Outcome, Page, Patch, ProvisionReport, Pulled
 from connector.lifecycle import Memory, evaluate
 from connector.mapping.loader import load_mapping
 from connector.records import Activity, LeadRecord
@@ -42,7 +41,8 @@ from connector.sandbox.synthetic import SyntheticPerson, generate_people, person
 from connector.scoring import CompiledMapping, compile_mapping
 from connector.state import Snapshot, StateStore
 from connector.sync import desired_values
-from connector.timers import due_at, windows_of
+from connector.timers import Window, due_at, windows_of
+from connector.writer import Scored, snapshot_of
 
 T0 = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
 MAPPING = Path(__file__).resolve().parent.parent / "mappings" / "b2b-saas.toml"
@@ -87,29 +87,20 @@ def synced(p: SyntheticPerson) -> Snapshot:
     record = record_of(p)
     result, decision = evaluate(record, m, Memory(), T0)
     desired = desired_values(result, decision, T0)
-    written: dict[str, Any] = {f: normalise(f, v) for f, v in desired.items() if f != STAGE_FIELD}
-    written["modified_at"] = format_instant(T0)
-    memory = decision.memory
-    return Snapshot(
-        crm="hubspot",
-        obj="contact",
-        record_id=record.id,
-        fit=result.fit,
-        engagement=result.engagement,
-        total=result.total,
-        scored_at=T0,
-        grade=result.grade,
-        route=result.route,
-        temperature=result.temperature,
-        stage=decision.stage,
-        mql_at=memory.mql_at,
-        recycled_at=memory.recycled_at,
-        recycle_reason=memory.recycle_reason,
-        lead_status_at_promotion=memory.status_at_promotion,
-        written=written,
-        record=record.to_json(),
-        due_at=due_at(record, m, memory, T0, windows_of(m.spec)),
-    )
+    due = due_at(record, m, decision.memory, T0, _windows())
+    scored = Scored(Pulled(record, {}, T0), result, decision, desired, None, due)
+    return snapshot_of("hubspot", "contact", scored, T0, T0, with_record=True)
+
+
+_window_cache: tuple[Window, ...] | None = None
+
+
+def _windows() -> tuple[Window, ...]:
+    """The mapping's activity windows, computed once per process."""
+    global _window_cache
+    if _window_cache is None:
+        _window_cache = windows_of(mapping().spec)
+    return _window_cache
 
 
 def build_chunk(start: int, stop: int) -> list[Snapshot]:

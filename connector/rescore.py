@@ -31,15 +31,15 @@ from connector.sync import (
     RECYCLES,
     Progress,
     RunSummary,
-    dead_letter_resolver,
     desired_values,
     memory_of,
     recorded_run,
+    run_writer,
     save_own_writes,
     write_or_plan,
 )
 from connector.timers import due_at, windows_of
-from connector.writer import BatchWriter, Scored
+from connector.writer import Scored
 
 STAGE_PROPERTY = "lifecycle_stage"
 
@@ -224,16 +224,8 @@ class Rescore:
         progress: Progress | None,
     ) -> None:
         kind = self.adapter.kind
-        _, resolve = dead_letter_resolver(self.store, kind, obj)
-        writer = BatchWriter(
-            self.adapter,
-            self.store,
-            obj,
-            now,
-            summary.run_id,
-            on_done=resolve,
-            keep_records=True,
-            sla_tasks=self.mapping.spec.lifecycle.sla.create_task_on_breach,
+        _, writer = run_writer(
+            self.adapter, self.store, self.mapping, obj, now, summary, keep_records=True
         )
         pages = (_merged(summary, batch) for batch in batches)
         write_or_plan(writer, pages, dry_run, summary, progress)

@@ -230,16 +230,7 @@ class Sync:
     ) -> None:
         watermark = self._watermark(obj)
         own = self._own_writes(obj)
-        letters, resolve = dead_letter_resolver(self.store, self.adapter.kind, obj)
-        writer = BatchWriter(
-            self.adapter,
-            self.store,
-            obj,
-            now,
-            summary.run_id,
-            on_done=resolve,
-            sla_tasks=self.mapping.spec.lifecycle.sla.create_task_on_breach,
-        )
+        letters, writer = run_writer(self.adapter, self.store, self.mapping, obj, now, summary)
         # Dead letters first, read by id: a half-applied write (e.g. a lifecycle clear whose
         # set failed) may look like our own echo to the incremental pull and be skipped.
         retried = self.adapter.read(obj, letters) if letters and not dry_run else iter(())
@@ -333,6 +324,32 @@ def save_own_writes(
     with store.transaction() as conn:
         for name, value in marks.items():
             store.save_watermark(kind, obj, Watermark(name, value), conn=conn)
+
+
+def run_writer(
+    adapter: CrmAdapter,
+    store: StateStore,
+    mapping: CompiledMapping,
+    obj: str,
+    now: datetime,
+    summary: RunSummary,
+    *,
+    keep_records: bool = False,
+) -> tuple[list[str], BatchWriter]:
+    """A run's writer for one object, resolving dead letters as their records complete and
+    creating SLA tasks if the mapping asks; also returns the open dead letters' ids."""
+    letters, resolve = dead_letter_resolver(store, adapter.kind, obj)
+    writer = BatchWriter(
+        adapter,
+        store,
+        obj,
+        now,
+        summary.run_id,
+        on_done=resolve,
+        keep_records=keep_records,
+        sla_tasks=mapping.spec.lifecycle.sla.create_task_on_breach,
+    )
+    return letters, writer
 
 
 def dead_letter_resolver(
