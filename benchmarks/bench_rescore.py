@@ -166,6 +166,13 @@ class CountingAdapter:
         return [Outcome(p.record_id, modified_at=at) for p in patches]
 
 
+def _cpu() -> tuple[float, float]:
+    """User + system CPU seconds of this process and of its finished child processes."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -218,9 +225,12 @@ def main() -> None:
     adapter = CountingAdapter()
     with StateStore.open(work_url) as store:
         started = time.perf_counter()
+        cpu_before = _cpu()
         job = Rescore(adapter, mapping(), store, clock=lambda: now, workers=args.workers)
         summary = job.run()
         elapsed = time.perf_counter() - started
+        cpu_after = _cpu()
+    main_cpu, workers_cpu = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     size_mb = args.db.stat().st_size / 1e6
     print(
@@ -233,6 +243,8 @@ def main() -> None:
         f"promoted: {summary.promoted:,}   recycled: {summary.recycled:,}"
     )
     print(f"elapsed: {elapsed:.1f} s   ({summary.pulled / elapsed:,.0f} rescored/s)")
+    # Which side bounds the wall time: the job process (SQL writes) or the scoring workers.
+    print(f"CPU: job process {main_cpu:.1f} s, worker processes {workers_cpu:.1f} s")
     workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(
         f"peak RSS: {peak:.0f} MB (before the run: {rss_before:.0f} MB; "
