@@ -19,7 +19,7 @@ from connector.crm.values import format_instant, normalise
 from connector.errors import MqlsyncError
 from connector.lifecycle import Decision
 from connector.scoring import ScoreResult
-from connector.state import JournalEntry, Snapshot, StateStore
+from connector.state import JournalRecord, Snapshot, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class BatchWriter:
 
     def _commit(self) -> None:
         snapshots: list[Snapshot] = []
-        journal: list[JournalEntry] = []
+        journal: list[JournalRecord] = []
         kind = self.adapter.kind
         done: list[tuple[Scored, Outcome | None]] = []
         for rid, item in list(self._waiting.items()):
@@ -217,10 +217,9 @@ class BatchWriter:
                 breach = new_breach(item) if self.sla_tasks else None
                 if breach is not None:
                     self._breaches.append(breach)
-                journal.extend(
-                    JournalEntry(kind, self.obj, rid, f, item.pulled.current.get(f), v)
-                    for f, v in item.patch.values.items()
-                )
+                current = item.pulled.current
+                changes = {f: (current.get(f), v) for f, v in item.patch.values.items()}
+                journal.append(JournalRecord(kind, self.obj, rid, changes))
             snapshots.append(
                 snapshot_of(
                     kind, self.obj, item, self.now, modified, with_record=not self.keep_records
@@ -233,7 +232,7 @@ class BatchWriter:
                 else:
                     self.store.upsert_snapshots(snapshots, conn=conn)
                 if journal and self.run_id is not None:
-                    self.store.journal(self.run_id, journal, conn=conn)
+                    self.store.journal_records(self.run_id, journal, conn=conn)
         if self.on_done is not None:
             for item, outcome in done:
                 self.on_done(item, outcome)

@@ -7,7 +7,17 @@ SQLite file by default, PostgreSQL by URL, one code path (SQLAlchemy Core)::
 """
 
 from .store import IN_CHUNK, StateStore
-from .values import EPOCH, NEVER, DeadLetter, JournalEntry, Run, RunKind, Snapshot, Watermark
+from .values import (
+    EPOCH,
+    NEVER,
+    DeadLetter,
+    JournalEntry,
+    JournalRecord,
+    Run,
+    RunKind,
+    Snapshot,
+    Watermark,
+)
 
 __all__ = [
     "EPOCH",
@@ -15,6 +25,7 @@ __all__ = [
     "NEVER",
     "DeadLetter",
     "JournalEntry",
+    "JournalRecord",
     "Run",
     "RunKind",
     "Snapshot",

@@ -23,20 +23,27 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
-    inspect,
     select,
-    text,
     tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
 
 from ..errors import redact
 from . import rows as conv
 from . import tables as t
 from .engine import IMMEDIATE, make_engine
-from .values import DeadLetter, JournalEntry, Run, RunKind, Snapshot, Watermark, require_aware
+from .migrate import upgrade
+from .values import (
+    DeadLetter,
+    JournalEntry,
+    JournalRecord,
+    Run,
+    RunKind,
+    Snapshot,
+    Watermark,
+    require_aware,
+)
 
 __all__ = ["StateStore"]
 
@@ -68,7 +75,7 @@ class StateStore:
         """Connect to ``url`` (a SQLAlchemy URL) and create missing tables."""
         engine = make_engine(url, **engine_options)
         t.metadata.create_all(engine)
-        _add_due_at(engine)
+        upgrade(engine)
         return cls(engine)
 
     def close(self) -> None:
@@ -411,18 +418,43 @@ class StateStore:
     def journal(
         self, run_id: int, entries: Iterable[JournalEntry], *, conn: Connection | None = None
     ) -> int:
-        """Record field changes a run wrote (for undo) in one transaction; returns how many."""
+        """Record field changes a run wrote (for undo) in one transaction; returns how many.
+
+        Consecutive changes of one record share a journal row (see :class:`JournalRecord`).
+        """
+        records: list[JournalRecord] = []
+        count = 0
+        for e in entries:
+            count += 1
+            last = records[-1] if records else None
+            # A new row per record, and for a field written twice (both kept, in order).
+            if (
+                last is None
+                or last.record_id != e.record_id
+                or e.field in last.changes
+                or ((last.crm, last.obj) != (e.crm, e.obj))
+            ):
+                last = JournalRecord(e.crm, e.obj, e.record_id, {})
+                records.append(last)
+            last.changes[e.field] = (e.before, e.after)
+        self.journal_records(run_id, records, conn=conn)
+        return count
+
+    def journal_records(
+        self, run_id: int, records: Iterable[JournalRecord], *, conn: Connection | None = None
+    ) -> int:
+        """Record the changes a run wrote, one row per record, in one transaction; returns
+        how many records."""
         rows = [
             {
                 "run_id": run_id,
-                "crm": e.crm,
-                "object": e.obj,
-                "record_id": e.record_id,
-                "field": e.field,
-                "before": t.dumps(e.before),
-                "after": t.dumps(e.after),
+                "crm": r.crm,
+                "object": r.obj,
+                "record_id": r.record_id,
+                "changes": t.dumps({f: list(change) for f, change in r.changes.items()}),
             }
-            for e in entries
+            for r in records
+            if r.changes
         ]
         if rows:
             with self._conn(conn) as c:
@@ -430,27 +462,22 @@ class StateStore:
         return len(rows)
 
     def journal_for_run(self, run_id: int, *, batch: int = 5_000) -> Iterator[JournalEntry]:
-        """The run's changes in the order they were written, streamed."""
+        """The run's field changes in the order they were written, streamed."""
         j = t.journal.c
+        columns = (j.id, j.crm, j.object, j.record_id, j.changes)
         last_id = 0
         while True:
             query = (
-                select(t.journal)
+                select(*columns)
                 .where(j.run_id == run_id, j.id > last_id)
                 .order_by(j.id)
                 .limit(batch)
             )
             with self.engine.connect() as conn:
                 page = conn.execute(query).all()
-            for row in page:
-                yield JournalEntry(
-                    row.crm,
-                    row.object,
-                    row.record_id,
-                    row.field,
-                    t.loads(row.before),
-                    t.loads(row.after),
-                )
+            for _, crm, obj, record_id, changes in page:
+                for f, (before, after) in t.loads(changes).items():
+                    yield JournalEntry(crm, obj, record_id, f, before, after)
             if len(page) < batch:
                 return
             last_id = page[-1].id
@@ -532,23 +559,3 @@ class StateStore:
                 .values(resolved_at=at)
             )
             return bool(result.rowcount)
-
-
-def _add_due_at(engine: Engine) -> None:
-    """Add ``snapshots.due_at`` and its index to a store created before they existed.
-
-    There are no migrations: ``create_all`` only creates missing tables, so a column added
-    later is added here. A concurrent opener may win the race; that is fine.
-    """
-    columns = {c["name"] for c in inspect(engine).get_columns("snapshots")}
-    if "due_at" not in columns:
-        ddl = t.snapshots.c.due_at.type.compile(dialect=engine.dialect)
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(f"ALTER TABLE snapshots ADD COLUMN due_at {ddl}"))
-        except DBAPIError:
-            columns = {c["name"] for c in inspect(engine).get_columns("snapshots")}
-            if "due_at" not in columns:
-                raise
-    for index in t.snapshots.indexes:
-        index.create(engine, checkfirst=True)

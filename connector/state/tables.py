@@ -171,9 +171,9 @@ journal = Table(
     Column("crm", _CRM, nullable=False),
     Column("object", _OBJ, nullable=False),
     Column("record_id", _ID, nullable=False),
-    Column("field", String(128), nullable=False),
-    Column("before", Text),  # JSON
-    Column("after", Text),  # JSON
+    # JSON {field: [before, after]} in write order: one row per record, not per field
+    # (stores made before hold one field per row; see connector.state.migrate).
+    Column("changes", Text, nullable=False),
     Index("ix_journal_run", "run_id", "id"),
 )
 

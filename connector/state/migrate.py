@@ -1,0 +1,77 @@
+"""In-place upgrades of stores made by earlier versions, run by ``StateStore.open``.
+
+There is no migration framework: ``create_all`` only creates missing tables, so each later
+change to an existing table is one small, idempotent step here. A concurrent opener may
+win the race to apply a step; the loser sees the change done and carries on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
+
+from . import tables as t
+from .engine import IMMEDIATE
+
+__all__ = ["upgrade"]
+
+# One journal row per field (field, before, after) → one per record (changes); each old
+# row becomes a one-field record, so ids and write order stay as they were.
+_FILL_JOURNAL_CHANGES = {
+    "sqlite": 'UPDATE journal SET changes = json_object(field, json_array(json("before"), '
+    'json("after")))',
+    "postgresql": "UPDATE journal SET changes = json_build_object(field, json_build_array("
+    '"before"::json, "after"::json))::text',
+}
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring an existing store's tables up to the current definitions."""
+    _step(engine, _needs_due_at, _add_due_at)
+    _step(engine, _needs_journal_changes, _journal_per_record)
+    for index in t.snapshots.indexes:
+        index.create(engine, checkfirst=True)
+
+
+def _columns(conn: Connection, table: str) -> set[str]:
+    return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def _step(
+    engine: Engine,
+    needed: Callable[[Connection], bool],
+    apply: Callable[[Connection], None],
+) -> None:
+    """Apply one step in one transaction (write lock first on SQLite) if still needed."""
+    try:
+        with engine.execution_options(**{IMMEDIATE: True}).begin() as conn:
+            if needed(conn):
+                apply(conn)
+    except DBAPIError:
+        with engine.connect() as conn:
+            if needed(conn):  # not a lost race: a real failure
+                raise
+
+
+def _needs_due_at(conn: Connection) -> bool:
+    return "due_at" not in _columns(conn, "snapshots")
+
+
+def _add_due_at(conn: Connection) -> None:
+    """``snapshots.due_at`` (its index is created by :func:`upgrade`)."""
+    ddl = t.snapshots.c.due_at.type.compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE snapshots ADD COLUMN due_at {ddl}"))
+
+
+def _needs_journal_changes(conn: Connection) -> bool:
+    return "changes" not in _columns(conn, "journal")
+
+
+def _journal_per_record(conn: Connection) -> None:
+    """``journal.changes`` filled from the per-field columns, which are then dropped."""
+    conn.execute(text("ALTER TABLE journal ADD COLUMN changes TEXT"))
+    conn.execute(text(_FILL_JOURNAL_CHANGES[conn.dialect.name]))
+    for column in ("field", "before", "after"):
+        conn.execute(text(f'ALTER TABLE journal DROP COLUMN "{column}"'))
