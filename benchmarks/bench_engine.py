@@ -19,7 +19,7 @@ from pathlib import Path
 
 from connector.mapping.loader import load_mapping
 from connector.records import LeadRecord, read_jsonl
-from connector.scoring import compile_mapping, score
+from connector.scoring import COMPILED, compile_mapping, score
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -78,6 +78,12 @@ def main() -> None:
     parser.add_argument("--activities", type=int, default=30)
     args = parser.parse_args()
     mapping = compile_mapping(load_mapping(ROOT / "mappings" / "b2b-saas.toml"))
+    built = (
+        "compiled (mypyc)"
+        if COMPILED
+        else "pure Python; MQLSYNC_COMPILE=1 pip install . compiles it"
+    )
+    print(f"engine: {built}")
     print(f"generating {args.records:,} records with ~{args.activities} activities each ...")
     lines = make_lines(args.records, args.activities)
 

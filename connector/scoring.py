@@ -25,6 +25,8 @@ from connector.mapping.schema import MappingSpec
 from connector.records import Activity, LeadRecord
 
 Axis = Literal["fit", "engagement"]
+COMPILED = not __file__.endswith(".py")
+"""True when the scoring core runs compiled by mypyc (`MQLSYNC_COMPILE=1 pip install .`)."""
 
 
 class Reason:
@@ -155,6 +157,9 @@ class CompiledMapping:
     rules: tuple[CompiledRule, ...]
     gates: tuple[CompiledGate, ...]
     category_caps: dict[str, int] = field(default_factory=dict)
+    fit_bands: tuple[tuple[str, int], ...] = ()
+    """Grade letters with their minimum fit, best first (empty: the mapping has no grades)."""
+    engagement_bands: tuple[tuple[str, int], ...] = ()
 
 
 def compile_mapping(spec: MappingSpec) -> CompiledMapping:
@@ -180,7 +185,10 @@ def compile_mapping(spec: MappingSpec) -> CompiledMapping:
         for g in spec.gates
     )
     caps = {name: cat.max_points for name, cat in spec.categories.items()}
-    return CompiledMapping(spec, rules, gates, caps)
+    grades = spec.grades
+    fit_bands = tuple(sorted(grades.fit.items())) if grades else ()
+    engagement_bands = tuple(sorted(grades.engagement.items())) if grades else ()
+    return CompiledMapping(spec, rules, gates, caps, fit_bands, engagement_bands)
 
 
 def index_activities(
@@ -230,12 +238,19 @@ def _decay_reason(
     return Reason(decay.id, decay.axis, points, evidence, raw_points=points)
 
 
-def _grade(spec: MappingSpec, fit: int, engagement: int) -> str | None:
-    grades = spec.grades
-    if grades is None:
+def _grade(mapping: CompiledMapping, fit: int, engagement: int) -> str | None:
+    if not mapping.fit_bands:
         return None
-    letter = next((k for k, v in sorted(grades.fit.items()) if fit >= v), "D")
-    digit = next((k for k, v in sorted(grades.engagement.items()) if engagement >= v), "4")
+    letter = "D"
+    for name, least in mapping.fit_bands:
+        if fit >= least:
+            letter = name
+            break
+    digit = "4"
+    for name, least in mapping.engagement_bands:
+        if engagement >= least:
+            digit = name
+            break
     return letter + digit
 
 
@@ -277,7 +292,7 @@ def score(
     remaining = dict(mapping.category_caps)
     hot: list[str] = []
     capped_out: list[Reason] = []
-    totals = {"fit": 0, "engagement": 0}
+    fit = engagement = 0
     for rule in mapping.rules:
         hit = rule.check(facts)
         if hit is None:
@@ -292,20 +307,25 @@ def score(
             hot.append(rule.id)
         reason = Reason(rule.id, rule.axis, counted, hit.evidence, raw, category)
         if counted:
-            totals[rule.axis] += counted
+            if rule.axis == "fit":
+                fit += counted
+            else:
+                engagement += counted
             reasons.append(reason)
         elif raw:
             capped_out.append(reason)
     decayed = _decay_reason(mapping, now, newest)
     if decayed is not None:
-        totals[decayed.axis] += decayed.points
+        if decayed.axis == "fit":
+            fit += decayed.points
+        else:
+            engagement += decayed.points
         reasons.append(decayed)
     gates = []
     for gate in mapping.gates:
         hit = gate.check(facts)
         if hit is not None:
             gates.append(GateHit(gate.id, gate.reason, str(hit.evidence)))
-    fit, engagement = totals["fit"], totals["engagement"]
     q = mapping.spec.qualification
     qualifies = (
         fit + engagement >= q.threshold
@@ -320,7 +340,7 @@ def score(
         id=record.id,
         fit=fit,
         engagement=engagement,
-        grade=_grade(mapping.spec, fit, engagement),
+        grade=_grade(mapping, fit, engagement),
         is_mql=is_mql,
         temperature=temperature,
         route=_route(mapping.spec, fit, engagement, is_mql, bool(gates)),
@@ -332,6 +352,7 @@ def score(
 
 
 __all__ = [
+    "COMPILED",
     "CompiledMapping",
     "GateHit",
     "Reason",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from connector.mapping.schema import ActivityCondition, Condition, PropertyCondition, TextMatch
 from connector.records import Activity
@@ -20,7 +20,7 @@ from connector.records import Activity
 DAY = 86_400.0
 ZERO = timedelta(0)
 EPOCH_MIN = datetime.min.replace(tzinfo=UTC)
-ActivityIndex = Mapping[str, list[Activity]]
+ActivityIndex = dict[str, list[Activity]]
 """Activities grouped by type, newest first; built once per record."""
 
 
@@ -31,8 +31,8 @@ class Facts:
 
     def __init__(
         self,
-        properties: Mapping[str, Any],
-        account: Mapping[str, Any],
+        properties: dict[str, Any],
+        account: dict[str, Any],
         activities: ActivityIndex,
         engagement_activities: ActivityIndex,
         now: datetime,
@@ -53,16 +53,19 @@ class Facts:
         return found
 
 
-class ActivityEvidence(NamedTuple):
+class ActivityEvidence:
     """The newest matching activity, rendered to text only when someone reads it.
 
     Formatting dates and details is most of the cost of a hit; backtests and rescoring
     often need only the numbers, so rendering is deferred to `str()`.
     """
 
-    activity: Activity
-    keys: tuple[str, ...]
-    matches: int
+    __slots__ = ("activity", "keys", "matches")
+
+    def __init__(self, activity: Activity, keys: tuple[str, ...], matches: int) -> None:
+        self.activity = activity
+        self.keys = keys
+        self.matches = matches
 
     def __str__(self) -> str:
         text = describe_activity(self.activity, self.keys)
@@ -71,12 +74,15 @@ class ActivityEvidence(NamedTuple):
         return text
 
 
-class ValueEvidence(NamedTuple):
+class ValueEvidence:
     """A property or account value that made a rule fire, rendered on first read."""
 
-    shown: Callable[[object], str]
-    prefix: str
-    value: object
+    __slots__ = ("prefix", "shown", "value")
+
+    def __init__(self, shown: Callable[[object], str], prefix: str, value: object) -> None:
+        self.shown = shown
+        self.prefix = prefix
+        self.value = value
 
     def __str__(self) -> str:
         return self.prefix + self.shown(self.value)
@@ -85,11 +91,14 @@ class ValueEvidence(NamedTuple):
 Evidence = str | ActivityEvidence | ValueEvidence
 
 
-class Hit(NamedTuple):
+class Hit:
     """A condition that held: how many activities matched (1 for properties) and why."""
 
-    matches: int
-    evidence: Evidence
+    __slots__ = ("evidence", "matches")
+
+    def __init__(self, matches: int, evidence: Evidence) -> None:
+        self.matches = matches
+        self.evidence = evidence
 
 
 Check = Callable[[Facts], Hit | None]
