@@ -5,6 +5,11 @@ activities each under mappings/b2b-saas.toml, and the ratio (parse+score) / (par
 Targets: ratio <= 2.0, >= 50k leads/s scoring on one core.
 
     python benchmarks/bench_engine.py [--records 100000] [--activities 30]
+
+It measures whichever engine is installed and says which: an editable install is pure
+Python; `MQLSYNC_COMPILE=1 pip install --no-deps --force-reinstall .` puts in the compiled
+core (run from the repository root, `benchmarks/` comes first on sys.path, so the installed
+package is the one imported); `pip install -e .` switches back.
 """
 
 from __future__ import annotations
