@@ -10,7 +10,16 @@ from sqlalchemy import CursorResult, Row
 from . import tables as t
 from .values import DeadLetter, Run, Snapshot
 
-__all__ = ["SNAPSHOT_COLUMNS", "dead_letter", "new_id", "run", "snapshot", "snapshot_row"]
+__all__ = [
+    "SNAPSHOT_COLUMNS",
+    "dead_letter",
+    "new_id",
+    "run",
+    "snapshot",
+    "snapshot_row",
+    "snapshot_update",
+    "snapshot_update_sql",
+]
 
 # Column order snapshot() unpacks; selected explicitly so table changes cannot shift it.
 SNAPSHOT_ORDER = (
@@ -21,9 +30,9 @@ SNAPSHOT_ORDER = (
 SNAPSHOT_COLUMNS = [t.snapshots.c[name] for name in SNAPSHOT_ORDER]
 
 
-def snapshot_row(s: Snapshot, *, record: bool = True) -> dict[str, Any]:
-    """Column values of a snapshot; ``record=False`` leaves out the (large) record JSON."""
-    row = {
+def snapshot_row(s: Snapshot) -> dict[str, Any]:
+    """Column values of a snapshot."""
+    return {
         "crm": s.crm,
         "object": s.obj,
         "record_id": s.record_id,
@@ -40,11 +49,35 @@ def snapshot_row(s: Snapshot, *, record: bool = True) -> dict[str, Any]:
         "lead_status_at_promotion": s.lead_status_at_promotion,
         "scored_at": s.scored_at,
         "written": t.dumps(s.written),
+        "record": t.dumps(s.record),
         "due_at": s.due_at,
     }
-    if record:
-        row["record"] = t.dumps(s.record)
-    return row
+
+
+# Columns update_snapshots sets (all but the key and the stored record), in parameter order.
+_UPDATE_ORDER = (
+    "fit", "engagement", "total", "grade", "route", "temperature", "stage", "mql_at",
+    "recycled_at", "recycle_reason", "lead_status_at_promotion", "scored_at", "written", "due_at",
+)  # fmt: skip
+
+
+def snapshot_update_sql(dialect: str) -> str:
+    """``UPDATE snapshots`` of one row by key, for the driver's executemany with the
+    tuples of :func:`snapshot_update` (qmark for SQLite, format for psycopg)."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    sets = ", ".join(f"{c} = {mark}" for c in _UPDATE_ORDER)
+    key = " AND ".join(f"{c} = {mark}" for c in ("crm", "object", "record_id"))
+    return f"UPDATE {t.snapshots.name} SET {sets} WHERE {key}"  # noqa: S608 - constant names
+
+
+def snapshot_update(s: Snapshot, dialect: str) -> tuple[Any, ...]:
+    """Parameters of :func:`snapshot_update_sql` for one snapshot (its record left out)."""
+    return (
+        s.fit, s.engagement, s.total, s.grade, s.route, s.temperature, s.stage,
+        t.bind_instant(s.mql_at, dialect), t.bind_instant(s.recycled_at, dialect),
+        s.recycle_reason, s.lead_status_at_promotion, t.bind_instant(s.scored_at, dialect),
+        t.dumps(s.written), t.bind_instant(s.due_at, dialect), s.crm, s.obj, s.record_id,
+    )  # fmt: skip
 
 
 def snapshot(row: Sequence[Any]) -> Snapshot:

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = [
+    "bind_instant",
     "dead_letters",
     "dumps",
     "journal",
@@ -56,12 +57,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()} given to the state store")
-        value = value.astimezone(UTC)
-        return value.isoformat(timespec="microseconds") if dialect.name == "sqlite" else value
+        return bind_instant(value, dialect.name)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -70,6 +66,16 @@ class UtcDateTime(TypeDecorator[datetime]):
             return datetime.fromisoformat(value)
         assert isinstance(value, datetime)
         return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def bind_instant(value: datetime | None, dialect: str) -> Any:
+    """A datetime as :class:`UtcDateTime` stores it on ``dialect`` (for driver-level SQL)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} given to the state store")
+    value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds") if dialect == "sqlite" else value
 
 
 def _json_default(value: object) -> str:

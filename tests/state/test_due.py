@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import inspect, text
@@ -125,3 +125,24 @@ def test_iter_due_ids_pages_the_same_rows_in_the_same_order(store: StateStore) -
     flat = [rid for page in pages for rid in page]
     full = store.iter_due_snapshots(T0, "hubspot", "contact")
     assert flat == [s.record_id for s in full] and flat[0] == "u" and "later" not in flat
+
+
+def test_update_snapshots_stores_instants_in_utc_so_due_order_holds(store: StateStore) -> None:
+    """update_snapshots binds times itself (not through the column type): +02:00 must be
+    stored as the same instant, or SQLite's text order would put it at the wrong time."""
+    plus2 = timezone(timedelta(hours=2))
+    store.upsert_snapshots([snap("early", due_at=T0 - DAY), snap("late", due_at=T0 - DAY)])
+    # 12:30+02:00 is 10:30 UTC, before 11:00 UTC; as text it would sort after it.
+    early = datetime(2026, 10, 30, 12, 30, tzinfo=plus2)
+    late = datetime(2026, 10, 30, 11, 0, tzinfo=UTC)
+    assert early < late
+    store.update_snapshots(
+        [
+            snap("early", due_at=early, mql_at=early, scored_at=early),
+            snap("late", due_at=late),
+        ]
+    )
+    assert [s.record_id for s in store.iter_due_snapshots(T0)] == ["early", "late"]
+    got = store.get_snapshots("hubspot", "contact", ["early"])["early"]
+    assert got.due_at == early and got.mql_at == early and got.scored_at == early
+    assert got.due_at is not None and got.due_at.utcoffset() == timedelta(0)
