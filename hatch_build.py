@@ -24,7 +24,9 @@ COMPILED_MODULES = (
     "connector/scoring.py",
 )
 """The per-lead hot path: parsing records, evaluating conditions, scoring."""
-MYPYC = ("mypy==2.4.1", "setuptools>=70")
+MYPYC = ("mypy==2.4.1", "setuptools>=70", "pydantic>=2.6,<3")
+"""Build requirements: mypyc, its setuptools driver, and pydantic, which the compiled modules
+import (mapping/schema.py): mypyc type-checks them exactly as `mypy` does in CI."""
 
 
 def compile_requested() -> bool:
@@ -55,8 +57,10 @@ class CompiledCoreHook(BuildHookInterface):  # type: ignore[type-arg]
         previous = Path.cwd()
         os.chdir(root)  # mypyc names modules after their paths relative to the cwd
         try:
+            # a private cache: never reuse the checkout's .mypy_cache from another environment
+            options = [f"--cache-dir={self._out / 'mypy-cache'}"]
             extensions = mypycify(
-                list(COMPILED_MODULES), opt_level="3", group_name="connector_core"
+                [*options, *COMPILED_MODULES], opt_level="3", group_name="connector_core"
             )
             command = build_ext(Distribution({"ext_modules": extensions}))
             command.build_lib = str(self._out / "lib")
