@@ -209,7 +209,8 @@ class Rescore:
         pending: deque[AsyncResult[_Batch]] = deque()
         for ids in self.store.iter_due_ids(now, kind, obj, batch=size):
             pending.append(pool.apply_async(_score_ids, ((kind, obj, ids, now),)))
-            if len(pending) > 2 * self.workers:
+            # Deep enough that workers keep scoring while this process waits on a commit.
+            if len(pending) > 8 * self.workers:
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()

@@ -8,11 +8,13 @@ from typing import Any
 from sqlalchemy import CursorResult, Row
 
 from . import tables as t
-from .values import DeadLetter, Run, Snapshot
+from .values import DeadLetter, JournalRecord, Run, Snapshot
 
 __all__ = [
     "SNAPSHOT_COLUMNS",
     "dead_letter",
+    "journal_insert_sql",
+    "journal_row",
     "new_id",
     "run",
     "snapshot",
@@ -61,10 +63,15 @@ _UPDATE_ORDER = (
 )  # fmt: skip
 
 
+def _mark(dialect: str) -> str:
+    """The driver's positional placeholder: qmark for sqlite3, format for psycopg."""
+    return "?" if dialect == "sqlite" else "%s"
+
+
 def snapshot_update_sql(dialect: str) -> str:
     """``UPDATE snapshots`` of one row by key, for the driver's executemany with the
-    tuples of :func:`snapshot_update` (qmark for SQLite, format for psycopg)."""
-    mark = "?" if dialect == "sqlite" else "%s"
+    tuples of :func:`snapshot_update`."""
+    mark = _mark(dialect)
     sets = ", ".join(f"{c} = {mark}" for c in _UPDATE_ORDER)
     key = " AND ".join(f"{c} = {mark}" for c in ("crm", "object", "record_id"))
     return f"UPDATE {t.snapshots.name} SET {sets} WHERE {key}"  # noqa: S608 - constant names
@@ -78,6 +85,23 @@ def snapshot_update(s: Snapshot, dialect: str) -> tuple[Any, ...]:
         s.recycle_reason, s.lead_status_at_promotion, t.bind_instant(s.scored_at, dialect),
         t.dumps(s.written), t.bind_instant(s.due_at, dialect), s.crm, s.obj, s.record_id,
     )  # fmt: skip
+
+
+_JOURNAL_ORDER = ("run_id", "crm", "object", "record_id", "changes")
+
+
+def journal_insert_sql(dialect: str) -> str:
+    """``INSERT INTO journal`` of one row, for the driver's executemany with the tuples of
+    :func:`journal_row`."""
+    marks = ", ".join(_mark(dialect) for _ in _JOURNAL_ORDER)
+    columns = ", ".join(_JOURNAL_ORDER)
+    return f"INSERT INTO {t.journal.name} ({columns}) VALUES ({marks})"  # noqa: S608 - constants
+
+
+def journal_row(run_id: int, r: JournalRecord) -> tuple[Any, ...]:
+    """Parameters of :func:`journal_insert_sql`: the changes as ``{field: [before, after]}``."""
+    changes = t.dumps({f: list(change) for f, change in r.changes.items()})
+    return (run_id, r.crm, r.obj, r.record_id, changes)
 
 
 def snapshot(row: Sequence[Any]) -> Snapshot:

@@ -426,20 +426,10 @@ class StateStore:
     ) -> int:
         """Record the changes a run wrote, one row per record, in one transaction; returns
         how many records."""
-        rows = [
-            {
-                "run_id": run_id,
-                "crm": r.crm,
-                "object": r.obj,
-                "record_id": r.record_id,
-                "changes": t.dumps({f: list(change) for f, change in r.changes.items()}),
-            }
-            for r in records
-            if r.changes
-        ]
-        if rows:
+        rows = [conv.journal_row(run_id, r) for r in records if r.changes]
+        if rows:  # tuples to the driver's executemany, as in update_snapshots
             with self._conn(conn) as c:
-                c.execute(insert(t.journal), rows)
+                c.exec_driver_sql(conv.journal_insert_sql(self.dialect), rows)
         return len(rows)
 
     def journal_for_run(self, run_id: int, *, batch: int = 5_000) -> Iterator[JournalEntry]:
