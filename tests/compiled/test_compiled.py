@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("parity_probe.py")
-PEOPLE = "400"
+PEOPLE = "1000"
 
 pytestmark = pytest.mark.slow
 
