@@ -27,7 +27,7 @@ ActivityIndex = dict[str, list[Activity]]
 class Facts:
     """What conditions look at for one record, prepared once per score call."""
 
-    __slots__ = ("_cutoffs", "account", "activities", "engagement_activities", "now", "properties")
+    __slots__ = ("account", "activities", "engagement_activities", "now", "properties")
 
     def __init__(
         self,
@@ -43,14 +43,6 @@ class Facts:
         self.engagement_activities = engagement_activities
         """Activities that still count toward engagement (after a recycle, only newer ones)."""
         self.now = now
-        self._cutoffs: dict[timedelta | None, datetime] = {None: EPOCH_MIN}
-
-    def cutoff(self, span: timedelta | None) -> datetime:
-        """Oldest time still inside a window of `span` (None = the whole history)."""
-        found = self._cutoffs.get(span)
-        if found is None:
-            found = self._cutoffs[span] = self.now - span  # type: ignore[operator]
-        return found
 
 
 class ActivityEvidence:
@@ -222,11 +214,11 @@ def _value_test(
 def _property_check(spec: PropertyCondition, source: str) -> Check:
     test, shown = _value_test(spec)
     name = spec.field
-    prefix = "account." if source == "account" else ""
+    on_account = source == "account"
+    prefix = "account." if on_account else ""
 
     def check(facts: Facts) -> Hit | None:
-        values = facts.account if source == "account" else facts.properties
-        value = values.get(name)
+        value = (facts.account if on_account else facts.properties).get(name)
         if test(value):
             return Hit(1, ValueEvidence(shown, prefix, value))
         return None
@@ -305,7 +297,7 @@ def _activity_check(
 
     def check(facts: Facts) -> Hit | None:
         index = facts.engagement_activities if engagement else facts.activities
-        cutoff = facts.cutoff(span)
+        cutoff = EPOCH_MIN if span is None else facts.now - span  # oldest time in the window
         count = 0
         newest: Activity | None = None
         for kind in types:
