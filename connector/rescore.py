@@ -144,6 +144,7 @@ def _score_ids(task: tuple[str, str, list[str], datetime]) -> _Batch:
             item.pulled, record=LeadRecord(record.id, record.crm, record.object, owner)
         )
         item.result = replace(item.result, reasons=(), gates=(), hot_rules=(), capped_out=())
+        item.written_values()  # here, not in the job process
     return batch
 
 

@@ -35,11 +35,23 @@ class Scored:
     patch: Patch | None
     due_at: datetime | None = None
     """When time alone can next change the written values (`connector.timers`)."""
+    written: dict[str, Value] | None = None
+    """`desired` as the snapshot stores it (see `written_values`); filled on first use."""
 
     @property
     def record_id(self) -> str:
         """The CRM id."""
         return self.pulled.record.id
+
+    def written_values(self) -> dict[str, Value]:
+        """The desired values normalised, without the stage (the snapshot has a column).
+
+        Cached: rescore workers compute it so the job process, the rescore's bottleneck,
+        does not normalise ~2M values.
+        """
+        if self.written is None:
+            self.written = {f: normalise(f, v) for f, v in self.desired.items() if f != STAGE_FIELD}
+        return self.written
 
 
 def snapshot_of(
@@ -50,10 +62,7 @@ def snapshot_of(
     `with_record=False` leaves out the canonical record (the rescore keeps the stored one).
     """
     result, memory = item.result, item.decision.memory
-    written: dict[str, Any] = {
-        f: normalise(f, v) for f, v in item.desired.items() if f != STAGE_FIELD
-    }
-    written["modified_at"] = format_instant(modified)
+    written: dict[str, Any] = {**item.written_values(), "modified_at": format_instant(modified)}
     return Snapshot(
         crm=kind,
         obj=obj,
