@@ -146,14 +146,15 @@ class _Handler(BaseHTTPRequestHandler):
             body = [{"errorCode": "UNKNOWN_EXCEPTION",
                      "message": "An unexpected error occurred. Please include this ErrorId if "
                                 "you contact support: sandbox"}]  # fmt: skip
-        self._send(status, body)
+        # Logged before the reply: a client that has its answer must find the call counted.
         org.request_log.add(method, url.path, url.query, inputs, status)
+        self._send(status, body)
 
     def _drop(self, method: str, path: str, query: str) -> None:
         self.close_connection = True
+        self.org.request_log.add(method, path, query, 0, 0)
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        self.org.request_log.add(method, path, query, 0, 0)
 
     def _send(self, status: int, body: Any) -> None:
         data = b"" if body is None else json.dumps(body).encode()
