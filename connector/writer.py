@@ -241,7 +241,7 @@ class BatchWriter:
                 else:
                     self.store.upsert_snapshots(snapshots, conn=conn)
                 if journal and self.run_id is not None:
-                    self.store.journal_records(self.run_id, journal, conn=conn)
+                    self.store.journal(self.run_id, journal, conn=conn)
         if self.on_done is not None:
             for item, outcome in done:
                 self.on_done(item, outcome)

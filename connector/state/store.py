@@ -397,35 +397,10 @@ class StateStore:
     # --- journal ---------------------------------------------------------------------
 
     def journal(
-        self, run_id: int, entries: Iterable[JournalEntry], *, conn: Connection | None = None
-    ) -> int:
-        """Record field changes a run wrote (for undo) in one transaction; returns how many.
-
-        Consecutive changes of one record share a journal row (see :class:`JournalRecord`).
-        """
-        records: list[JournalRecord] = []
-        count = 0
-        for e in entries:
-            count += 1
-            last = records[-1] if records else None
-            # A new row per record, and for a field written twice (both kept, in order).
-            if (
-                last is None
-                or last.record_id != e.record_id
-                or e.field in last.changes
-                or ((last.crm, last.obj) != (e.crm, e.obj))
-            ):
-                last = JournalRecord(e.crm, e.obj, e.record_id, {})
-                records.append(last)
-            last.changes[e.field] = (e.before, e.after)
-        self.journal_records(run_id, records, conn=conn)
-        return count
-
-    def journal_records(
         self, run_id: int, records: Iterable[JournalRecord], *, conn: Connection | None = None
     ) -> int:
-        """Record the changes a run wrote, one row per record, in one transaction; returns
-        how many records."""
+        """Record the changes a run wrote (for undo), one row per record, in one transaction;
+        returns how many records."""
         rows = [conv.journal_row(run_id, r) for r in records if r.changes]
         if rows:  # tuples to the driver's executemany, as in update_snapshots
             with self._conn(conn) as c:

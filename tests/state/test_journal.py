@@ -36,7 +36,7 @@ def test_one_row_per_record_with_every_before_and_after(store: StateStore) -> No
         JournalRecord(*KEY, "2", {"stage": ("mql", "lead"), "recycled_at": (None, "2026-11-01")}),
         JournalRecord(*KEY, "3", {}),  # nothing changed: no row
     ]
-    assert store.journal_records(run_id, records) == 2
+    assert store.journal(run_id, records) == 2
     assert _rows(store) == 2
     assert list(store.journal_for_run(run_id)) == [
         JournalEntry(*KEY, "1", "score", 58, 61),
@@ -45,22 +45,6 @@ def test_one_row_per_record_with_every_before_and_after(store: StateStore) -> No
         JournalEntry(*KEY, "2", "stage", "mql", "lead"),
         JournalEntry(*KEY, "2", "recycled_at", None, "2026-11-01"),
     ]
-
-
-def test_per_field_entries_group_by_record_and_keep_a_field_written_twice(
-    store: StateStore,
-) -> None:
-    run_id = store.start_run("sync")
-    entries = [
-        JournalEntry(*KEY, "1", "score", 1, 2),
-        JournalEntry(*KEY, "1", "fit", 3, 4),
-        JournalEntry(*KEY, "1", "score", 2, 5),  # written again: both kept, in order
-        JournalEntry("salesforce", "Lead", "1", "score", 0, 1),  # same id, other CRM
-        JournalEntry(*KEY, "2", "score", None, 7),
-    ]
-    assert store.journal(run_id, entries) == 5
-    assert _rows(store) == 4
-    assert list(store.journal_for_run(run_id)) == entries
 
 
 def test_open_upgrades_a_per_field_journal_keeping_every_change(
@@ -110,7 +94,7 @@ def test_open_upgrades_a_per_field_journal_keeping_every_change(
         columns = {c["name"] for c in inspect(upgraded.engine).get_columns("journal")}
         assert "changes" in columns and "field" not in columns
         assert list(upgraded.journal_for_run(run_id)) == entries
-        upgraded.journal_records(run_id, [JournalRecord(*KEY, "3", {"fit": (1, 2)})])
+        upgraded.journal(run_id, [JournalRecord(*KEY, "3", {"fit": (1, 2)})])
         assert list(upgraded.journal_for_run(run_id))[-1] == JournalEntry(*KEY, "3", "fit", 1, 2)
     with StateStore.open(store_url) as again:  # idempotent
         assert len(list(again.journal_for_run(run_id))) == 4

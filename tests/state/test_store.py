@@ -11,7 +11,7 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 
 from connector.errors import ConfigError
-from connector.state import JournalEntry, Snapshot, StateStore, Watermark
+from connector.state import JournalEntry, JournalRecord, Snapshot, StateStore, Watermark
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 RECORD = {
@@ -242,9 +242,10 @@ def test_iter_snapshots_is_lazy(store: StateStore) -> None:
 def test_page_commit_is_all_or_nothing(store: StateStore) -> None:
     run_id = store.start_run("sync")
     entry = JournalEntry("hubspot", "contact", "1", "mqlsync_score", None, 92)
+    record = JournalRecord("hubspot", "contact", "1", {"mqlsync_score": (None, 92)})
     with pytest.raises(RuntimeError), store.transaction() as conn:
         store.upsert_snapshots([snap("1")], conn=conn)
-        store.journal(run_id, [entry], conn=conn)
+        store.journal(run_id, [record], conn=conn)
         store.save_watermark("hubspot", "contact", Watermark("f", T0), conn=conn)
         raise RuntimeError("crash before commit")
     assert store.get_snapshots("hubspot", "contact", ["1"]) == {}
@@ -252,7 +253,7 @@ def test_page_commit_is_all_or_nothing(store: StateStore) -> None:
     assert store.get_watermark("hubspot", "contact", "f") is None
     with store.transaction() as conn:
         store.upsert_snapshots([snap("1")], conn=conn)
-        store.journal(run_id, [entry], conn=conn)
+        store.journal(run_id, [record], conn=conn)
         store.save_watermark("hubspot", "contact", Watermark("f", T0), conn=conn)
     assert list(store.journal_for_run(run_id)) == [entry]
     assert store.get_watermark("hubspot", "contact", "f") is not None
@@ -264,15 +265,25 @@ def test_page_commit_is_all_or_nothing(store: StateStore) -> None:
 def test_journal_round_trip_in_write_order(store: StateStore) -> None:
     run_id = store.start_run("sync")
     other = store.start_run("sync")
+    first = JournalRecord(
+        "hubspot",
+        "contact",
+        "1",
+        {"mqlsync_score": (None, 92), "lifecyclestage": ("lead", "marketingqualifiedlead")},
+    )
+    later = [
+        JournalRecord("hubspot", "contact", "2", {"mqlsync_reasons": ("a", {"nested": [1, "ü"]})}),
+        JournalRecord("hubspot", "contact", "0", {"mqlsync_fit": (1.5, False)}),
+    ]
+    assert store.journal(run_id, [first]) == 1
+    store.journal(other, [JournalRecord("hubspot", "contact", "9", {"x": (1, 2)})])
+    store.journal(run_id, later)
     entries = [
         JournalEntry("hubspot", "contact", "1", "mqlsync_score", None, 92),
         JournalEntry("hubspot", "contact", "1", "lifecyclestage", "lead", "marketingqualifiedlead"),
         JournalEntry("hubspot", "contact", "2", "mqlsync_reasons", "a", {"nested": [1, "ü"]}),
         JournalEntry("hubspot", "contact", "0", "mqlsync_fit", 1.5, False),
     ]
-    assert store.journal(run_id, entries[:2]) == 2
-    store.journal(other, [JournalEntry("hubspot", "contact", "9", "x", 1, 2)])
-    store.journal(run_id, entries[2:])
     assert list(store.journal_for_run(run_id)) == entries
     assert list(store.journal_for_run(run_id, batch=1)) == entries
     assert store.journal(run_id, []) == 0
@@ -280,7 +291,7 @@ def test_journal_round_trip_in_write_order(store: StateStore) -> None:
 
 def test_journal_requires_existing_run(store: StateStore) -> None:
     with pytest.raises(IntegrityError):
-        store.journal(424_242, [JournalEntry("hubspot", "contact", "1", "f", 1, 2)])
+        store.journal(424_242, [JournalRecord("hubspot", "contact", "1", {"f": (1, 2)})])
 
 
 # --- dead letters -------------------------------------------------------------------------
