@@ -238,20 +238,17 @@ def _decay_reason(
     return Reason(decay.id, decay.axis, points, evidence, raw_points=points)
 
 
+def _band(bands: tuple[tuple[str, int], ...], points: int, otherwise: str) -> str:
+    for name, least in bands:  # best first
+        if points >= least:
+            return name
+    return otherwise
+
+
 def _grade(mapping: CompiledMapping, fit: int, engagement: int) -> str | None:
     if not mapping.fit_bands:
         return None
-    letter = "D"
-    for name, least in mapping.fit_bands:
-        if fit >= least:
-            letter = name
-            break
-    digit = "4"
-    for name, least in mapping.engagement_bands:
-        if engagement >= least:
-            digit = name
-            break
-    return letter + digit
+    return _band(mapping.fit_bands, fit, "D") + _band(mapping.engagement_bands, engagement, "4")
 
 
 def _route(
