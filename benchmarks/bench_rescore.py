@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cached_store import ensure_snapshots
 from sqlalchemy import text
 
 from connector.crm.base import Outcome, Page, Patch, ProvisionReport, Pulled
@@ -185,22 +186,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="rescore worker processes")
     parser.add_argument("--build-workers", type=int, default=2)
     args = parser.parse_args()
-    url = f"sqlite:///{args.db}"
-
-    existing = 0
-    if args.reuse and args.db.exists():
-        with StateStore.open(url) as store:
-            existing = store.count_snapshots()
-    if existing != args.n:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{args.db}{suffix}").unlink(missing_ok=True)
-        child = multiprocessing.get_context("spawn").Process(
-            target=populate, args=(url, args.n, args.build_workers)
-        )
-        child.start()
-        child.join()
-        if child.exitcode:
-            sys.exit(child.exitcode)
+    url = ensure_snapshots(args.db, args.n, args.reuse, populate, args.n, args.build_workers)
     work = args.db.with_suffix(".run.db")
     with StateStore.open(url) as store, store.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -10,7 +10,6 @@ and peak RSS. ``--keep`` reuses an existing database of the right size.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import resource
 import sys
 import tempfile
@@ -18,6 +17,8 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from cached_store import ensure_snapshots
 
 from connector.state import Snapshot, StateStore
 
@@ -104,20 +105,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--keep", action="store_true", help="reuse an existing database")
     args = parser.parse_args()
-    url = f"sqlite:///{args.db}"
-
-    existing = 0
-    if args.keep and args.db.exists():
-        with StateStore.open(url) as store:
-            existing = store.count_snapshots()
-    if existing != args.n:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{args.db}{suffix}").unlink(missing_ok=True)
-        child = multiprocessing.get_context("spawn").Process(target=populate, args=(url, args.n))
-        child.start()
-        child.join()
-        if child.exitcode:
-            sys.exit(child.exitcode)
+    url = ensure_snapshots(args.db, args.n, args.keep, populate, args.n)
     size_mb = args.db.stat().st_size / 1e6
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
