@@ -6,7 +6,12 @@ lists are accepted too, as Singer taps and Airbyte send them), batch endpoints t
 ``{"inputs": [...]}``.  Batch limits and 207 bodies follow the CRM v3 docs: ≤ 100 inputs per batch
 read/update/create, ≤ 1,000 per associations v4 batch read; per-input errors name the inputs in
 ``context.ids`` (v4: ``context.fromObjectId``, subCategory
-``crm.associations.NO_ASSOCIATIONS_FOUND``).
+``crm.associations.NO_ASSOCIATIONS_FOUND``).  The v4 batch read pages each input on its own (the
+"Retrieve associations" reference: "The 'after' field in a returned paging object can be added
+alongside the 'id' to retrieve the next page of associations from that objectId … The 'paging'
+field will only be present if there are more pages"): a result carries at most
+``ASSOC_PAGE_LIMIT`` ``to`` rows and then ``paging.next.after``, an opaque cursor the client sends
+back as ``{"id": …, "after": …}``; a cursor the sandbox did not issue is a 400.
 
 Batch create (engagements only, for mqlsync's SLA tasks) follows the tasks API guide and
 reference ("Create a batch of tasks", ``POST /crm/v3/objects/tasks/batch/create``): each input
@@ -18,6 +23,8 @@ unknown property, a bad association or a missing contact is a 400 and creates no
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,6 +42,9 @@ __all__ = ["Response", "Router"]
 Response = tuple[int, dict[str, object]]
 BATCH_LIMIT = 100
 ASSOC_BATCH_LIMIT = 1000
+ASSOC_PAGE_LIMIT = 500
+"""`to` rows per input per associations v4 batch read page (as the v3 association reads)."""
+_CURSOR_PREFIX = "assoc-"
 LIST_LIMIT = 100
 _SINGULAR = {"companies": "company", "contacts": "contact"}
 
@@ -320,13 +330,21 @@ class Router:
         none: list[str] = []
         for inp in inputs:
             rid = str(inp.get("id"))
+            start = _assoc_offset(inp.get("after"))
+            if start is None:
+                return _bad(f"Invalid paging cursor {inp.get('after')!r} for input {rid}",
+                            context={"fromObjectId": [rid]})  # fmt: skip
             row = table.row_of(rid)
             ids = [] if row is None else self.store.associated(src, dst, row)
-            if not ids:
+            page = ids[start : start + ASSOC_PAGE_LIMIT]
+            if not page:
                 none.append(rid)
                 continue
-            to = [{"toObjectId": int(i), "associationTypes": spec} for i in ids]
-            results.append({"from": {"id": rid}, "to": to})
+            to = [{"toObjectId": int(i), "associationTypes": spec} for i in page]
+            result: dict[str, object] = {"from": {"id": rid}, "to": to}
+            if start + len(page) < len(ids):
+                result["paging"] = {"next": {"after": _assoc_cursor(start + len(page))}}
+            results.append(result)
         errors = [
             batch_error(
                 "OBJECT_NOT_FOUND",
@@ -371,6 +389,25 @@ class Router:
             p = props.get(rest[1])
             return (200, p.to_json()) if p else _not_found(f"property {rest[1]} not found")
         return _nf()
+
+
+def _assoc_cursor(offset: int) -> str:
+    """An opaque associations paging cursor (HubSpot's are base64 too)."""
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{offset}".encode()).decode()
+
+
+def _assoc_offset(after: object) -> int | None:
+    """The offset an associations cursor stands for: 0 when absent, None when not ours."""
+    if after is None or after == "":
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(str(after).encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    digits = text.removeprefix(_CURSOR_PREFIX)
+    if text == digits or not digits.isdigit():
+        return None
+    return int(digits)
 
 
 def _invalid(message: str, code: str, name: str) -> Response:
