@@ -1,6 +1,7 @@
 """HubSpot activity sources → canonical activities (design §6b).
 
-Engagement objects come from associations v4 batch reads (≤ 1,000 contacts a call) and
+Engagement objects come from associations v4 batch reads (≤ 1,000 contacts a call, following
+each contact's own `paging.next.after` when it has more associations than one page) and
 engagement batch reads (≤ 100 a call) for a whole block of contacts at once — never per
 contact (the N+1 pattern style.md warns about). Rollup properties with a companion date
 add one activity each, as the mapping's `[[source_activities.hubspot]]` entries say.
@@ -9,12 +10,15 @@ add one activity each, as the mapping's `[[source_activities.hubspot]]` entries 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from connector.crm.hubspot.client import HubSpotCalls
+from connector.crm.hubspot.search import PaginationLoop
 from connector.crm.values import parse_instant
 from connector.mapping.schema import RollupActivity
 from connector.records import Activity
+
+T = TypeVar("T")
 
 ENGAGEMENTS: dict[str, tuple[str, ...]] = {
     "meetings": ("hs_timestamp", "hs_meeting_start_time", "hs_meeting_title"),
@@ -24,7 +28,7 @@ ENGAGEMENTS: dict[str, tuple[str, ...]] = {
 """Engagement types that become activities; notes and tasks are not activities (§6b)."""
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -37,20 +41,45 @@ def associated(
     *,
     from_type: str = "contacts",
 ) -> dict[str, list[str]]:
-    """id → ids of associated `to_type` objects, via associations v4 batch reads."""
+    """id → ids of associated `to_type` objects, via associations v4 batch reads.
+
+    HubSpot pages each input on its own: a result holds a limited number of `to` rows
+    and, when there are more, `paging.next.after` for that input. Inputs with a cursor are
+    asked again — only those, still ≤ `batch` a call — until none has one, so the common
+    case (no paging) costs one call per `batch` ids. A cursor seen before for the same
+    input, or one that comes with no rows, raises `PaginationLoop` instead of looping.
+    """
     api = calls.client.crm.associations.v4.batch_api
     found: dict[str, list[str]] = {}
-    for chunk in _chunks(ids, batch):
-        body = {"inputs": [{"id": i} for i in chunk]}
-        page = calls.call(
-            f"read {from_type}→{to_type} associations",
-            api.get_page,
-            from_object_type=from_type,
-            to_object_type=to_type,
-            batch_input_public_fetch_associations_batch_request=body,
-        )
-        for row in page.results or ():
-            found[str(row._from.id)] = [str(t.to_object_id) for t in row.to or ()]
+    seen: dict[str, set[str]] = {}
+    pending: list[tuple[str, str | None]] = [(i, None) for i in dict.fromkeys(ids)]
+    while pending:
+        more: list[tuple[str, str | None]] = []
+        for chunk in _chunks(pending, batch):
+            body = {"inputs": [{"id": i} if a is None else {"id": i, "after": a} for i, a in chunk]}
+            page = calls.call(
+                f"read {from_type}→{to_type} associations",
+                api.get_page,
+                from_object_type=from_type,
+                to_object_type=to_type,
+                batch_input_public_fetch_associations_batch_request=body,
+            )
+            for row in page.results or ():
+                fid = str(row._from.id)
+                to = [str(t.to_object_id) for t in row.to or ()]
+                found.setdefault(fid, []).extend(to)
+                cursor = row.paging.next.after if row.paging and row.paging.next else None
+                if cursor is None:
+                    continue
+                cursors = seen.setdefault(fid, set())
+                if cursor in cursors or not to:
+                    raise PaginationLoop(
+                        f"{from_type}→{to_type} associations of {fid}: "
+                        f"cursor {cursor!r} did not advance"
+                    )
+                cursors.add(cursor)
+                more.append((fid, cursor))
+        pending = more
     return found
 
 
