@@ -31,7 +31,7 @@ from connector.runner import open_context
 from connector.sandbox.serve import serve
 from connector.scoring import CompiledMapping, compile_mapping, score
 from connector.state import StateStore
-from connector.sync import RunSummary
+from connector.sync import PlannedChange, RunSummary
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -233,19 +233,33 @@ def plan_command(
     config: ConfigOption = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
 ) -> None:
-    """Preview a sync: every record and field it would change (before → after); writes nothing."""
+    """Preview a sync: every record and field it would change (before → after); writes nothing.
+
+    Changes are printed as they are computed, so a plan over a million contacts needs no
+    more memory than a page of them.
+    """
     if output not in ("table", "json"):
         raise fail("--output must be table or json", 2)
-    with handled(), open_context(config) as ctx, progress_bar("planning") as update:
-        summary = ctx.sync().run(dry_run=True, progress=update)
-    changes = [asdict(change) for change in summary.planned]
-    if output == "json":
-        typer.echo(json.dumps({"changes": changes, "totals": summary.counts()}, indent=2))
+    as_json = output == "json"
+    first = True
+
+    def show(change: PlannedChange) -> None:
+        nonlocal first
+        if as_json:
+            sys.stdout.write(("\n  " if first else ",\n  ") + json.dumps(asdict(change)))
+        else:
+            typer.echo(f"{change.record_id}\t{change.field}\t{change.before} → {change.after}")
+        first = False
+
+    if as_json:
+        sys.stdout.write('{"changes": [')
+    else:
+        typer.echo("record\tfield\tbefore → after")
+    with handled(), open_context(config) as ctx:
+        summary = ctx.sync().run(dry_run=True, plan=show)
+    if as_json:
+        sys.stdout.write(f'\n], "totals": {json.dumps(summary.counts())}}}\n')
         return
-    table = Table("record", "field", "before", "after")
-    for change in changes:
-        table.add_row(*(str(change[k]) for k in ("record_id", "field", "before", "after")))
-    Console().print(table)
     _print_summary(summary, "plan")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from connector.mapping.schema import Lifecycle
 from connector.records import LeadRecord
@@ -34,6 +34,54 @@ class Memory:
     status_at_promotion: str | None = None
     recycled_at: datetime | None = None
     recycle_reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON values (ISO times), for the journal entry a write carries."""
+        return {
+            "stage": self.stage,
+            "mql_at": self.mql_at.isoformat() if self.mql_at else None,
+            "status_at_promotion": self.status_at_promotion,
+            "recycled_at": self.recycled_at.isoformat() if self.recycled_at else None,
+            "recycle_reason": self.recycle_reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Memory:
+        """Inverse of `to_json`."""
+        mql_at, recycled_at = data.get("mql_at"), data.get("recycled_at")
+        return cls(
+            stage=data.get("stage"),
+            mql_at=datetime.fromisoformat(mql_at) if mql_at else None,
+            status_at_promotion=data.get("status_at_promotion"),
+            recycled_at=datetime.fromisoformat(recycled_at) if recycled_at else None,
+            recycle_reason=data.get("recycle_reason"),
+        )
+
+    def recovered(
+        self,
+        mql_at: datetime | None,
+        recycled_at: datetime | None,
+        recycle_reason: str | None,
+    ) -> Memory:
+        """This memory, brought up to date with the promotion and recycle times the CRM's
+        own mqlsync fields hold.
+
+        mqlsync only ever moves these times forward, so a later time in the CRM is a move
+        whose state commit was lost (a crash between write and commit, a new state
+        store): taking it keeps the next run from stamping the move again with a new time.
+        The lead status at a recovered promotion is unknown (None).
+        """
+        out = self
+        if mql_at is not None and (self.mql_at is None or mql_at > self.mql_at):
+            out = replace(out, mql_at=mql_at, status_at_promotion=None)
+        if recycled_at is not None and (self.recycled_at is None or recycled_at > self.recycled_at):
+            out = replace(out, recycled_at=recycled_at, recycle_reason=recycle_reason)
+        if out is self:
+            return self
+        promoted_last = out.mql_at is not None and (
+            out.recycled_at is None or out.mql_at > out.recycled_at
+        )
+        return replace(out, stage="mql" if promoted_last else "lead")
 
 
 @dataclass(frozen=True, slots=True)

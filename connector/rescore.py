@@ -25,17 +25,20 @@ from connector.lifecycle import Decision, Memory, evaluate
 from connector.mapping.schema import MappingSpec
 from connector.records import LeadRecord, parse_record
 from connector.scoring import CompiledMapping, ScoreResult, compile_mapping
+from connector.settle import settle_pending
 from connector.state import Snapshot, StateStore
 from connector.state.engine import make_engine
 from connector.sync import (
     RECYCLES,
+    PlanSink,
     Progress,
+    RunOptions,
     RunSummary,
+    ShouldStop,
     desired_values,
     memory_of,
     recorded_run,
     run_writer,
-    save_own_writes,
     write_or_plan,
 )
 from connector.timers import due_at, windows_of
@@ -76,6 +79,10 @@ def rescore_record(
     return result, decision, desired_values(result, decision, now)
 
 
+_NOT_WRITTEN = frozenset({"modified_at", "echo_at"})
+"""Keys of a snapshot's `written` that record CRM times, not values mqlsync wrote."""
+
+
 def current_values(snapshot: Snapshot) -> dict[str, Value]:
     """What the CRM holds of mqlsync's fields, per the snapshot (the diff's "before")."""
     current = {f: v for f, v in snapshot.written.items() if f != "modified_at"}
@@ -102,6 +109,8 @@ class _Scorer:
         tally = RunSummary()
         scored = []
         for snap in snaps:
+            if not snap.record:
+                continue  # kept from a settled crash: the next sync reads the record
             record = stored_record(snap)
             memory = memory_of(snap)
             result, decision, desired = rescore_record(record, self.mapping, memory, now)
@@ -109,9 +118,10 @@ class _Scorer:
             diff = changed_fields(desired, current, TIMESTAMP_FIELDS)
             backward = decision.action in RECYCLES
             patch = Patch(obj, snap.record_id, diff, backward) if diff else None
-            modified = parse_instant(snap.written.get("modified_at")) or snap.scored_at
+            written = snap.written
+            modified = parse_instant(written.get("modified_at")) or snap.scored_at
             tally.count(result, decision, patch)
-            pulled = Pulled(record, current, modified)
+            pulled = Pulled(record, current, modified, parse_instant(written.get("echo_at")))
             due = due_at(record, self.mapping, decision.memory, now, self.windows)
             scored.append(Scored(pulled, result, decision, desired, patch, due))
         return _Batch(scored, tally)
@@ -160,6 +170,7 @@ class Rescore:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         batch: int = 5_000,
         workers: int = 1,
+        max_attempts: int | None = 10,
     ) -> None:
         self.adapter = adapter
         self.mapping = mapping
@@ -169,21 +180,33 @@ class Rescore:
         """Snapshots read, scored and committed together (one transaction per batch)."""
         self.workers = workers
         """Processes that rescore (CPU-bound) while this one writes; 1 = no pool."""
+        self.max_attempts = max_attempts
         self._scorer = _Scorer(mapping)
 
-    def run(self, *, dry_run: bool = False, progress: Progress | None = None) -> RunSummary:
-        """Rescore every due snapshot; `dry_run` writes nothing and fills `planned`.
+    def run(
+        self,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        plan: PlanSink | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> RunSummary:
+        """Rescore every due snapshot; `dry_run` writes nothing and hands each change it
+        would write to `plan`; `should_stop` is polled between pages.
 
         `summary.pulled` counts the snapshots rescored (none were pulled from the CRM).
         """
         now = self.clock()
+        options = RunOptions(dry_run, progress, plan, should_stop, self.max_attempts)
         with (
             recorded_run(self.store, self.adapter, "rescore", now, dry_run) as summary,
             self._pool() as pool,
         ):
             for obj in self.adapter.objects:
+                if not dry_run:
+                    summary.settled += settle_pending(self.adapter, self.store, obj)
                 batches = self._batches(obj, now, pool)
-                self._rescore_object(obj, batches, now, dry_run, summary, progress)
+                self._rescore_object(obj, batches, now, options, summary)
         return summary
 
     def _pool(self) -> AbstractContextManager[Pool | None]:
@@ -221,20 +244,21 @@ class Rescore:
         obj: str,
         batches: Iterable[_Batch],
         now: datetime,
-        dry_run: bool,
+        options: RunOptions,
         summary: RunSummary,
-        progress: Progress | None,
     ) -> None:
-        kind = self.adapter.kind
         _, writer = run_writer(
-            self.adapter, self.store, self.mapping, obj, now, summary, keep_records=True
+            self.adapter,
+            self.store,
+            self.mapping,
+            obj,
+            now,
+            summary,
+            options.max_attempts,
+            keep_records=True,
         )
         pages = (_merged(summary, batch) for batch in batches)
-        write_or_plan(writer, pages, dry_run, summary, progress)
-        if dry_run:
-            return
-        # Our writes bump the CRM's modified time: mark them as a sync marks its own.
-        save_own_writes(self.store, kind, obj, writer.written_at, now)
+        write_or_plan(writer, pages, options, summary)
 
 
 def _merged(summary: RunSummary, batch: _Batch) -> list[Scored]:

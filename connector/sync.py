@@ -1,10 +1,24 @@
-"""The sync loop: pull → score → decide → diff → write → checkpoint (design §1).
+"""The sync loop: pull → score → decide → diff → write → checkpoint.
 
 CRM-agnostic: it talks to a `CrmAdapter` only. Per page it scores every record under the
 lifecycle rules and computes the fields whose value really changes; `BatchWriter` sends
 them in full batches, retries failures once, dead-letters the rest and commits snapshots
-and journal as records complete. The watermark moves once the whole pull is durable, and
-never past a failed record.
+and journal as records complete.
+
+Rules, and why:
+
+- Every run first settles what an earlier run left unfinished (`connector.settle`): a
+  write journaled but never confirmed is checked against the CRM, so a killed run is
+  neither lost to undo nor repeated with new times.
+- Lifecycle memory missing from the store is recovered from the CRM's own mqlsync fields
+  (`Memory.recovered`): `mql_at` and `recycled_at` are never stamped twice.
+- Our own writes' echoes are pulled again next run (no server-side exclusion): telling
+  them from a rep's edit made in the same seconds is impossible, and an echo costs one
+  read and no write.
+- The watermark moves to the run's start once the whole pull is durable. Records that
+  failed are dead-lettered and retried by id, so one bad record never holds it back.
+- A stop request (SIGTERM) ends the run at the next page boundary, after committing what
+  was written; the watermark stays, so the next run re-reads the rest.
 """
 
 from __future__ import annotations
@@ -24,15 +38,17 @@ from connector.crm.base import (
     TIMESTAMP_FIELDS,
     CrmAdapter,
     Outcome,
-    OwnWrites,
+    Page,
     Patch,
     Pulled,
     Value,
 )
 from connector.crm.values import changed_fields, format_instant, normalise, parse_instant
+from connector.errors import MqlsyncError
 from connector.lifecycle import Decision, Memory, evaluate
 from connector.records import LeadRecord, parse_record
 from connector.scoring import CompiledMapping, ScoreResult
+from connector.settle import settle_pending
 from connector.state import RunKind, Snapshot, StateStore, Watermark
 from connector.timers import due_at, windows_of
 from connector.writer import BatchWriter, Scored, WriteTally
@@ -40,26 +56,32 @@ from connector.writer import BatchWriter, Scored, WriteTally
 log = logging.getLogger(__name__)
 
 REASONS_LIMIT = 1000
-OWN_FROM, OWN_TO, OWN_TOKEN = (
-    "mqlsync:own_writes_from",
-    "mqlsync:own_writes_to",
-    "mqlsync:own_writes_token",
-)
-"""Watermark rows that remember the last run's write window in CRM time, and the
-`scored_at` it wrote (see `OwnWrites`)."""
 
 Progress = Callable[[int, int | None], None]
+ShouldStop = Callable[[], bool]
+"""Polled at page boundaries: True asks the run to commit what it wrote and stop."""
+
+
+class Interrupted(MqlsyncError):
+    """A run stopped on request (SIGTERM) at a page boundary; what it wrote is committed
+    and the next run continues from the same watermark."""
+
+
 RECYCLES = frozenset({"recycle_rejected", "recycle_stale"})
 
 
 def format_reasons(result: ScoreResult, limit: int = REASONS_LIMIT) -> str:
-    """Top reasons as one line a rep can read in the CRM, cut at whole reasons."""
+    """Top reasons as one line a rep can read in the CRM, cut at whole reasons; a first
+    reason longer than the field on its own is cut short with an ellipsis rather than
+    leaving the field empty."""
     parts = [f"review: {g.reason} ({g.evidence})" for g in result.gates]
     parts += [f"{r.points:+d} {r.rule}: {r.evidence}" for r in result.reasons]
     text = ""
     for part in parts:
         candidate = f"{text}; {part}" if text else part
         if len(candidate) > limit:
+            if not text:
+                text = part[: limit - 1] + "…"
             break
         text = candidate
     return text
@@ -100,6 +122,17 @@ def memory_of(snapshot: Snapshot | None) -> Memory:
     )
 
 
+def memory_with_crm(snapshot: Snapshot | None, current: Mapping[str, Value]) -> Memory:
+    """The snapshot's memory, with promotion and recycle times the CRM's mqlsync fields
+    show but the store lost (see `Memory.recovered`)."""
+    reason = current.get("recycle_reason")
+    return memory_of(snapshot).recovered(
+        parse_instant(current.get("mql_at")),
+        parse_instant(current.get("recycled_at")),
+        str(reason) if reason is not None else None,
+    )
+
+
 @dataclass(slots=True)
 class PlannedChange:
     """One field a sync would change (for `plan`)."""
@@ -124,12 +157,13 @@ class RunSummary:
     recycled: int = 0
     mqls: int = 0
     sla_tasks: int = 0
+    dropped: int = 0
+    settled: int = 0
     api_calls: int = 0
     seconds: float = 0.0
     routes: Counter[str] = field(default_factory=Counter)
     grades: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
-    planned: list[PlannedChange] = field(default_factory=list)
 
     def count(self, result: ScoreResult, decision: Decision, patch: Patch | None) -> None:
         """Add one scored record to the counters."""
@@ -150,6 +184,7 @@ class RunSummary:
         self.failed += tally.failed
         self.dead_lettered += tally.dead_lettered
         self.sla_tasks += tally.sla_tasks
+        self.dropped += tally.dropped
 
     def counts(self) -> dict[str, int]:
         """Counters for the run history."""
@@ -163,7 +198,25 @@ class RunSummary:
             "recycled": self.recycled,
             "mqls": self.mqls,
             "sla_tasks": self.sla_tasks,
+            "dropped": self.dropped,
+            "settled": self.settled,
         }
+
+
+PlanSink = Callable[[PlannedChange], None]
+"""Receives each change a dry run would write, as it is computed (streamed, not kept)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How a run is carried out, shared by sync and rescore."""
+
+    dry_run: bool = False
+    progress: Progress | None = None
+    plan: PlanSink | None = None
+    should_stop: ShouldStop | None = None
+    max_attempts: int | None = 10
+    """Dead-letter attempts after which a record is parked (not retried)."""
 
 
 class Sync:
@@ -177,12 +230,14 @@ class Sync:
         *,
         lookback: timedelta = timedelta(minutes=10),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_attempts: int | None = 10,
     ) -> None:
         self.adapter = adapter
         self.mapping = mapping
         self.store = store
         self.lookback = lookback
         self.clock = clock
+        self.max_attempts = max_attempts
         self._windows = windows_of(mapping.spec)
 
     # ------------------------------------------------------------------ state helpers
@@ -190,15 +245,6 @@ class Sync:
         field_ = self.adapter.watermark_field
         found = self.store.get_watermark(self.adapter.kind, obj, field_, lookback=self.lookback)
         return found or Watermark.initial(field_, self.lookback)
-
-    def _own_writes(self, obj: str) -> OwnWrites | None:
-        kind = self.adapter.kind
-        start = self.store.get_watermark(kind, obj, OWN_FROM)
-        end = self.store.get_watermark(kind, obj, OWN_TO)
-        token = self.store.get_watermark(kind, obj, OWN_TOKEN)
-        if start is None or end is None or token is None:
-            return None
-        return OwnWrites(start.value, end.value, _token(token.value))
 
     def _previous(self, obj: str) -> Callable[[Sequence[str]], Mapping[str, Any]]:
         def lookup(ids: Sequence[str]) -> dict[str, tuple[datetime, LeadRecord]]:
@@ -212,41 +258,45 @@ class Sync:
         return lookup
 
     # -------------------------------------------------------------------------- run
-    def run(self, *, dry_run: bool = False, progress: Progress | None = None) -> RunSummary:
-        """One incremental sync of every object; `dry_run` writes nothing (the plan)."""
+    def run(
+        self,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        plan: PlanSink | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> RunSummary:
+        """One incremental sync of every object; `dry_run` writes nothing and hands each
+        change it would write to `plan`; `should_stop` is polled between pages."""
         now = self.clock()
+        options = RunOptions(dry_run, progress, plan, should_stop, self.max_attempts)
         with recorded_run(self.store, self.adapter, "sync", now, dry_run) as summary:
             for obj in self.adapter.objects:
-                self._sync_object(obj, now, dry_run, summary, progress)
+                if not dry_run:
+                    summary.settled += settle_pending(self.adapter, self.store, obj)
+                self._sync_object(obj, now, options, summary)
         return summary
 
     def _sync_object(
-        self,
-        obj: str,
-        now: datetime,
-        dry_run: bool,
-        summary: RunSummary,
-        progress: Progress | None,
+        self, obj: str, now: datetime, options: RunOptions, summary: RunSummary
     ) -> None:
         watermark = self._watermark(obj)
-        own = self._own_writes(obj)
-        letters, writer = run_writer(self.adapter, self.store, self.mapping, obj, now, summary)
-        # Dead letters first, read by id: a half-applied write (e.g. a lifecycle clear whose
-        # set failed) may look like our own echo to the incremental pull and be skipped.
-        retried = self.adapter.read(obj, letters) if letters and not dry_run else iter(())
-        pulled = self.adapter.pull(obj, watermark, own, self._previous(obj))
+        letters, writer = run_writer(
+            self.adapter, self.store, self.mapping, obj, now, summary, options.max_attempts
+        )
+        # Dead letters first, read by id (an incremental pull may not see them again), and
+        # left out of the pull so no record is scored and written twice in one run.
+        retry = [] if options.dry_run else letters
+        retried = self.adapter.read(obj, retry, now) if retry else iter(())
+        pulled = without(self.adapter.pull(obj, watermark.since, now, self._previous(obj)), retry)
         pages = itertools.chain(retried, pulled)
         scored = (self._score_page(obj, page.items, now, summary) for page in pages)
-        write_or_plan(writer, scored, dry_run, summary, progress)
-        if dry_run:
+        write_or_plan(writer, scored, options, summary)
+        if options.dry_run:
             return
         # Everything up to the run's start has been read (the next query's lookback covers
-        # search-index lag and clock skew below it), so the cursor moves to the start even
-        # when few records changed; a failed record holds it back, to be re-read next time.
-        max_seen = now if not writer.failed else min(writer.failed.values())
-        kind = self.adapter.kind
-        self.store.save_watermark(kind, obj, watermark.advance(max_seen, now))
-        save_own_writes(self.store, kind, obj, writer.written_at, now)
+        # search-index lag and clock skew below it), so the cursor moves to the start.
+        self.store.save_watermark(self.adapter.kind, obj, watermark.advance(now, now))
 
     def _score_page(
         self, obj: str, items: list[Pulled], now: datetime, summary: RunSummary
@@ -254,9 +304,8 @@ class Sync:
         snaps = self.store.get_snapshots(self.adapter.kind, obj, [i.record.id for i in items])
         out = []
         for item in items:
-            result, decision = evaluate(
-                item.record, self.mapping, memory_of(snaps.get(item.record.id)), now
-            )
+            memory = memory_with_crm(snaps.get(item.record.id), item.current)
+            result, decision = evaluate(item.record, self.mapping, memory, now)
             desired = desired_values(result, decision, now)
             diff = changed_fields(desired, dict(item.current), TIMESTAMP_FIELDS)
             backward = decision.action in RECYCLES
@@ -267,17 +316,34 @@ class Sync:
         return out
 
 
+def without(pages: Iterable[Page], ids: Sequence[str]) -> Iterator[Page]:
+    """`pages` without the records whose id is in `ids` (already handled this run)."""
+    if not ids:
+        yield from pages
+        return
+    skip = set(ids)
+    for page in pages:
+        items = [i for i in page.items if i.record.id not in skip]
+        if items:
+            yield Page(items)
+
+
 @contextmanager
 def recorded_run(
     store: StateStore, adapter: CrmAdapter, kind: RunKind, now: datetime, dry_run: bool
 ) -> Iterator[RunSummary]:
     """Record a run in the history around the body: started, then closed `ok` or `failed`
-    with its counters, API calls and error. Dry runs are not recorded."""
+    with its counters, API calls and error. Runs left `running` by a dead process are
+    marked `crashed` first (the caller holds the account's lock, so none is alive). Dry
+    runs are not recorded."""
     started = time.monotonic()
     calls_before = adapter.api_calls
     summary = RunSummary()
     if not dry_run:
         summary.run_id = store.start_run(kind, crm=adapter.kind, started_at=now)
+        crashed = store.mark_crashed(adapter.kind, before=summary.run_id)
+        if crashed:
+            log.warning("%d earlier run(s) had died mid-way: marked crashed", crashed)
     status, error = "ok", None
     try:
         yield summary
@@ -294,36 +360,37 @@ def recorded_run(
 def write_or_plan(
     writer: BatchWriter,
     pages: Iterable[list[Scored]],
-    dry_run: bool,
+    options: RunOptions,
     summary: RunSummary,
-    progress: Progress | None,
 ) -> None:
     """Feed scored pages to the writer (or, in a dry run, to the plan), reporting progress;
-    then send what is still queued and add the writer's counters to the summary."""
+    then send what is still queued and add the writer's counters to the summary.
+
+    A stop request is honoured between pages: what is queued is written and committed,
+    then `Interrupted` ends the run.
+    """
+    stopped = False
     for scored in pages:
-        if dry_run:
-            summary.planned.extend(planned_changes(scored))
+        if options.dry_run:
+            if options.plan is not None:
+                for change in planned_changes(scored):
+                    options.plan(change)
         else:
             writer.add(scored)
             writer.flush()
-        if progress is not None:
-            progress(summary.pulled, None)
-    if not dry_run:
+        if options.progress is not None:
+            options.progress(summary.pulled, None)
+        if options.should_stop is not None and options.should_stop():
+            stopped = True
+            break
+    if not options.dry_run:
         writer.flush(final=True)
         summary.add_writes(writer.tally)
-
-
-def save_own_writes(
-    store: StateStore, kind: str, obj: str, written_at: list[datetime], now: datetime
-) -> None:
-    """Remember a run's write window (CRM time) and the `scored_at` it wrote, so the next
-    pull skips the echoes of these writes (see `OwnWrites`)."""
-    if not written_at:
-        return
-    marks = {OWN_FROM: min(written_at), OWN_TO: max(written_at), OWN_TOKEN: now}
-    with store.transaction() as conn:
-        for name, value in marks.items():
-            store.save_watermark(kind, obj, Watermark(name, value), conn=conn)
+    if stopped:
+        raise Interrupted(
+            f"stopped on request after {summary.pulled} record(s); what was written is "
+            "committed and the next run continues from the same watermark"
+        )
 
 
 def run_writer(
@@ -333,12 +400,21 @@ def run_writer(
     obj: str,
     now: datetime,
     summary: RunSummary,
+    max_attempts: int | None,
     *,
     keep_records: bool = False,
 ) -> tuple[list[str], BatchWriter]:
     """A run's writer for one object, resolving dead letters as their records complete and
-    creating SLA tasks if the mapping asks; also returns the open dead letters' ids."""
-    letters, resolve = dead_letter_resolver(store, adapter.kind, obj)
+    creating SLA tasks if the mapping asks; also the ids of the letters to retry (open and
+    not parked)."""
+    open_letters = store.open_dead_letters(adapter.kind, obj)
+    letters = {d.record_id: d.id for d in open_letters}
+    retry = [d.record_id for d in open_letters if d.parked_at is None]
+
+    def resolve(item: Scored, outcome: Outcome | None) -> None:
+        if item.record_id in letters and not (outcome is not None and outcome.error):
+            store.resolve_dead_letter(letters.pop(item.record_id))
+
     writer = BatchWriter(
         adapter,
         store,
@@ -348,37 +424,16 @@ def run_writer(
         on_done=resolve,
         keep_records=keep_records,
         sla_tasks=mapping.spec.lifecycle.sla.create_task_on_breach,
+        max_attempts=max_attempts,
     )
-    return letters, writer
+    return retry, writer
 
 
-def dead_letter_resolver(
-    store: StateStore, kind: str, obj: str
-) -> tuple[list[str], Callable[[Scored, Outcome | None], None]]:
-    """Open dead letters' record ids, and a writer callback that resolves each one as soon
-    as its record completes without error (written, or already right in the CRM)."""
-    letters = {d.record_id: d.id for d in store.open_dead_letters(kind, obj)}
-
-    def resolve(item: Scored, outcome: Outcome | None) -> None:
-        if item.record_id in letters and not (outcome is not None and outcome.error):
-            store.resolve_dead_letter(letters.pop(item.record_id))
-
-    return list(letters), resolve
-
-
-def _token(at: datetime) -> str:
-    """The `scored_at` a run wrote, as CRM filters compare datetimes: epoch milliseconds,
-    truncated like `format_instant` (rounding could name a different millisecond)."""
-    return str(int(at.timestamp()) * 1000 + at.microsecond // 1000)
-
-
-def planned_changes(scored: Iterable[Scored]) -> list[PlannedChange]:
+def planned_changes(scored: Iterable[Scored]) -> Iterator[PlannedChange]:
     """The field changes a run would write (for `plan` and dry runs)."""
-    out = []
     for item in scored:
         if item.patch is None:
             continue
         for f, value in item.patch.values.items():
             before = item.pulled.current.get(f)
-            out.append(PlannedChange(item.pulled.record.id, f, before, normalise(f, value)))
-    return out
+            yield PlannedChange(item.pulled.record.id, f, before, normalise(f, value))

@@ -1,9 +1,23 @@
 """Write scored records back in full batches, then make their new state durable.
 
 Patches queue across pages so that every request carries a full batch (HubSpot 100,
-Salesforce 200); backward stage moves queue apart because each costs two requests (clear,
-then set). A record's snapshot and journal entries are committed only once its patch has
-an outcome; a patch that fails twice is dead-lettered with the CRM's reason (design §1).
+Salesforce 200); backward stage moves queue apart because the CRM may need more than one
+request for them (HubSpot: clear, then set).
+
+Rules, and why:
+
+- Journal first: each batch's changes (and the lifecycle memory they carry) are journaled
+  ``pending`` before the CRM write, and settled ``applied`` with the record's snapshot in
+  one transaction after it. A process killed in between leaves a record of what it may
+  have written, which the next run settles against the CRM (``connector.settle``) and
+  which ``undo`` can reverse.
+- A backward stage move (recycle) is checked against the CRM immediately before it is
+  written: if the record is no longer at MQL or was changed by someone since mqlsync read
+  it, the patch is dropped and the stored state left as it was; the next sync re-reads it.
+- A patch that fails twice is dead-lettered with the CRM's reason and retried by id in
+  later runs, until ``max_attempts`` park it. Its journal row is settled ``failed``, except
+  for a move back: a failed clear-then-set may have cleared the stage, so that row stays
+  ``pending`` and the next run checks the CRM (and sets the stage again if it is empty).
 """
 
 from __future__ import annotations
@@ -55,14 +69,31 @@ class Scored:
 
 
 def snapshot_of(
-    kind: str, obj: str, item: Scored, now: datetime, modified: datetime, *, with_record: bool
+    kind: str,
+    obj: str,
+    item: Scored,
+    now: datetime,
+    modified: datetime | None,
+    *,
+    with_record: bool,
 ) -> Snapshot:
     """The state to remember for a record once its values are in the CRM.
 
-    `with_record=False` leaves out the canonical record (the rescore keeps the stored one).
+    `written.modified_at` stays the modified time the record was *read* at, so the next
+    pull reuses its activities only if nothing changed since that read (an activity
+    logged between our read and our write must not be lost behind our write's echo).
+    `written.echo_at` is the modified time after our write (`modified`, when this run
+    wrote). `with_record=False` leaves out the canonical record (the rescore keeps the
+    stored one).
     """
     result, memory = item.result, item.decision.memory
-    written: dict[str, Any] = {**item.written_values(), "modified_at": format_instant(modified)}
+    written: dict[str, Any] = {
+        **item.written_values(),
+        "modified_at": format_instant(item.pulled.modified_at),
+    }
+    echo = modified if modified is not None else item.pulled.echo_at
+    if echo is not None:
+        written["echo_at"] = format_instant(echo)
     return Snapshot(
         crm=kind,
         obj=obj,
@@ -115,10 +146,12 @@ class WriteTally:
     failed: int = 0
     dead_lettered: int = 0
     sla_tasks: int = 0
+    dropped: int = 0
+    """Backward stage moves not written: the record left MQL or changed since it was read."""
 
 
 class BatchWriter:
-    """Queues patches into full batches, retries failures once, commits what is done."""
+    """Queues patches into full batches, journals, writes, retries once, commits."""
 
     def __init__(
         self,
@@ -131,6 +164,7 @@ class BatchWriter:
         on_done: Callable[[Scored, Outcome | None], None] | None = None,
         keep_records: bool = False,
         sla_tasks: bool = False,
+        max_attempts: int | None = None,
     ) -> None:
         self.adapter = adapter
         self.store = store
@@ -142,12 +176,10 @@ class BatchWriter:
         """Update snapshots without their record JSON (the rescore did not re-read it)."""
         self.sla_tasks = sla_tasks
         """Ask the CRM for an owner task when a written SLA state gains a breached window."""
+        self.max_attempts = max_attempts
+        """Dead-letter attempts after which a record is parked (None = never)."""
         self._breaches: list[SlaBreach] = []
         self.tally = WriteTally()
-        self.failed: dict[str, datetime] = {}
-        """Records that could not be written, with their modified times (hold the watermark)."""
-        self.written_at: list[datetime] = []
-        """CRM modified times of our successful writes (the own-write window)."""
         self._waiting: dict[str, Scored] = {}
         self._queues: dict[bool, list[Patch]] = {False: [], True: []}
         self._outcomes: dict[str, Outcome] = {}
@@ -168,7 +200,7 @@ class BatchWriter:
             while len(queue) >= size or (final and queue):
                 batch = queue[:size]
                 del queue[:size]
-                self._write(batch)
+                self._send(batch)
         self._commit()
         if final and self._breaches:
             self._notify()
@@ -181,6 +213,54 @@ class BatchWriter:
             )
         except MqlsyncError as exc:  # the scores are written; a missing task is not fatal
             log.warning("could not create %d SLA task(s): %s", len(breaches), exc)
+
+    def _send(self, batch: list[Patch]) -> None:
+        batch = self._guard(batch)
+        if not batch:
+            return
+        if self.run_id is not None:
+            self.store.journal(self.run_id, self._intents(batch), state="pending")
+        self._write(batch)
+
+    def _guard(self, batch: list[Patch]) -> list[Patch]:
+        """Drop backward stage moves whose record is no longer at MQL in the CRM, or was
+        changed by someone since mqlsync read it (a rep's meeting, a move to SQL)."""
+        backward = [p.record_id for p in batch if p.stage_backward]
+        if not backward:
+            return batch
+        current = self.adapter.peek(self.obj, backward)
+        keep = []
+        for patch in batch:
+            if patch.stage_backward:
+                item = self._waiting[patch.record_id]
+                now = current.get(patch.record_id)
+                if (
+                    now is None
+                    or now.values.get(STAGE_FIELD) != "mql"
+                    or now.modified_at > item.pulled.seen_at
+                ):
+                    del self._waiting[patch.record_id]
+                    self.tally.dropped += 1
+                    log.info(
+                        "recycle of %s %s not written: %s",
+                        self.obj,
+                        patch.record_id,
+                        "record gone" if now is None else "changed in the CRM since read",
+                    )
+                    continue
+            keep.append(patch)
+        return keep
+
+    def _intents(self, batch: list[Patch]) -> list[JournalRecord]:
+        kind = self.adapter.kind
+        out = []
+        for patch in batch:
+            item = self._waiting[patch.record_id]
+            current = item.pulled.current
+            changes = {f: (current.get(f), v) for f, v in patch.values.items()}
+            memory = item.decision.memory.to_json()
+            out.append(JournalRecord(kind, self.obj, patch.record_id, changes, memory))
+        return out
 
     def _write(self, batch: list[Patch]) -> None:
         outcomes = {o.record_id: o for o in self.adapter.write(self.obj, batch)}
@@ -200,12 +280,14 @@ class BatchWriter:
                     payload=dict(patch.values),
                     error=outcome.error,
                     attempts=2,
+                    max_attempts=self.max_attempts,
                 )
         self._outcomes.update(outcomes)
 
     def _commit(self) -> None:
         snapshots: list[Snapshot] = []
-        journal: list[JournalRecord] = []
+        applied: list[str] = []
+        failed: list[str] = []
         kind = self.adapter.kind
         done: list[tuple[Scored, Outcome | None]] = []
         for rid, item in list(self._waiting.items()):
@@ -216,32 +298,32 @@ class BatchWriter:
             done.append((item, outcome))
             if outcome is not None and outcome.error:
                 self.tally.failed += 1
-                self.failed[rid] = item.pulled.modified_at
+                if item.patch is not None and not item.patch.stage_backward:
+                    failed.append(rid)  # refused whole; a move back may be half done
                 continue
-            modified = item.pulled.modified_at
+            modified = None
             if outcome is not None and item.patch is not None:
                 self.tally.written += 1
-                modified = outcome.modified_at or modified
-                self.written_at.append(modified)
+                modified = outcome.modified_at or item.pulled.modified_at
+                applied.append(rid)
                 breach = new_breach(item) if self.sla_tasks else None
                 if breach is not None:
                     self._breaches.append(breach)
-                current = item.pulled.current
-                changes = {f: (current.get(f), v) for f, v in item.patch.values.items()}
-                journal.append(JournalRecord(kind, self.obj, rid, changes))
             snapshots.append(
                 snapshot_of(
                     kind, self.obj, item, self.now, modified, with_record=not self.keep_records
                 )
             )
-        if snapshots or journal:
+        if snapshots or applied or failed:
             with self.store.transaction() as conn:
                 if self.keep_records:
                     self.store.update_snapshots(snapshots, conn=conn)
                 else:
                     self.store.upsert_snapshots(snapshots, conn=conn)
-                if journal and self.run_id is not None:
-                    self.store.journal(self.run_id, journal, conn=conn)
+                if self.run_id is not None:
+                    for ids, state in ((applied, "applied"), (failed, "failed")):
+                        if ids:
+                            self.store.settle(self.run_id, kind, self.obj, ids, state, conn=conn)
         if self.on_done is not None:
             for item, outcome in done:
                 self.on_done(item, outcome)

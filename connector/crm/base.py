@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from connector.records import LeadRecord
-from connector.state import Watermark
 
 STAGE_FIELD = "stage"
 """Logical name of the lifecycle stage; its values are canonical stages (design §5)."""
@@ -37,7 +36,27 @@ class Pulled:
     current: Mapping[str, Value]
     """Current values of the logical write-back fields (and `stage`), normalised."""
     modified_at: datetime
-    """The CRM's last-modified time of the record (the watermark field)."""
+    """The CRM's last-modified time of the record when it was read (the watermark field):
+    its activities are valid as of this time."""
+    echo_at: datetime | None = None
+    """The CRM's last-modified time after mqlsync's own latest write of the record, when
+    that is newer than `modified_at` (records rescored from the store). A current
+    modified time newer than both means someone else changed the record since."""
+
+    @property
+    def seen_at(self) -> datetime:
+        """The newest modified time mqlsync accounts for (its read, or its own write)."""
+        echo = self.echo_at
+        return self.modified_at if echo is None or echo < self.modified_at else echo
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """What a record holds now of mqlsync's fields, read just before a guarded write."""
+
+    values: Mapping[str, Value]
+    """Current values of the logical write-back fields (and `stage`), normalised."""
+    modified_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +85,7 @@ class Outcome:
     error: str | None = None
     retriable: bool = False
     modified_at: datetime | None = None
-    """The CRM's last-modified time after the write (our own echo, see `OwnWrites`)."""
+    """The CRM's last-modified time after the write (the echo of mqlsync's own write)."""
 
 
 @dataclass(slots=True)
@@ -76,37 +95,6 @@ class ProvisionReport:
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class OwnWrites:
-    """When this adapter last wrote, so the next pull can skip its own echoes.
-
-    Our writes bump the CRM's last-modified time; without this, every sync would re-read
-    every record it wrote in the previous one.
-    """
-
-    started: datetime
-    finished: datetime
-    token: str
-    """The value written to `scored_at` by that run."""
-
-    def to_json(self) -> dict[str, str]:
-        """Serialised for the state store."""
-        return {
-            "started": self.started.isoformat(),
-            "finished": self.finished.isoformat(),
-            "token": self.token,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> OwnWrites:
-        """Inverse of `to_json`."""
-        return cls(
-            datetime.fromisoformat(data["started"]),
-            datetime.fromisoformat(data["finished"]),
-            str(data["token"]),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,19 +137,29 @@ class CrmAdapter(Protocol):
     def pull(
         self,
         obj: str,
-        watermark: Watermark,
-        own_writes: OwnWrites | None = None,
+        since: datetime,
+        now: datetime,
         previous: Previous | None = None,
     ) -> Iterator[Page]:
-        """Stream records changed since `watermark.since`, skipping `own_writes` echoes.
+        """Stream every record modified at or after `since`, our own writes' echoes included.
 
-        `previous` tells what an earlier run pulled; a record whose modified time is
-        unchanged reuses that record's activities instead of reading them again.
+        Echoes are not filtered out on the server: a filter that tells our write from a
+        human edit made in the same seconds cannot exist, and a re-read echo costs one
+        pull and yields no write through the diff. `now` is the run's clock (for anything
+        time-relative an adapter computes, e.g. 30-day account engagement). `previous`
+        tells what an earlier run pulled; a record whose modified time is unchanged reuses
+        that record's activities instead of reading them again.
         """
         ...
 
-    def read(self, obj: str, ids: Sequence[str]) -> Iterator[Page]:
+    def read(self, obj: str, ids: Sequence[str], now: datetime) -> Iterator[Page]:
         """Fetch specific records (dead letters to retry) in the same shape as `pull`."""
+        ...
+
+    def peek(self, obj: str, ids: Sequence[str]) -> dict[str, Current]:
+        """Current values of mqlsync's fields, the stage and the modified time of `ids`
+        (no activities): the cheap read a guarded write or an undo makes first. Ids the
+        CRM no longer has are absent."""
         ...
 
     def write(self, obj: str, patches: list[Patch]) -> list[Outcome]:

@@ -31,8 +31,11 @@ def upgrade(engine: Engine) -> None:
     """Bring an existing store's tables up to the current definitions."""
     _step(engine, _needs_due_at, _add_due_at)
     _step(engine, _needs_journal_changes, _journal_per_record)
-    for index in t.snapshots.indexes:
-        index.create(engine, checkfirst=True)
+    _step(engine, _needs_journal_state, _add_journal_state)
+    _step(engine, _needs_parked_at, _add_parked_at)
+    for table in (t.snapshots, t.journal):
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
 
 
 def _columns(conn: Connection, table: str) -> set[str]:
@@ -75,3 +78,26 @@ def _journal_per_record(conn: Connection) -> None:
     conn.execute(text(_FILL_JOURNAL_CHANGES[conn.dialect.name]))
     for column in ("field", "before", "after"):
         conn.execute(text(f'ALTER TABLE journal DROP COLUMN "{column}"'))
+
+
+def _needs_journal_state(conn: Connection) -> bool:
+    return "state" not in _columns(conn, "journal")
+
+
+def _add_journal_state(conn: Connection) -> None:
+    """``journal.state`` (rows of older stores were written after their CRM write: applied)
+    and ``journal.memory``."""
+    conn.execute(
+        text("ALTER TABLE journal ADD COLUMN state VARCHAR(16) NOT NULL DEFAULT 'applied'")
+    )
+    conn.execute(text("ALTER TABLE journal ADD COLUMN memory TEXT"))
+
+
+def _needs_parked_at(conn: Connection) -> bool:
+    return "parked_at" not in _columns(conn, "dead_letters")
+
+
+def _add_parked_at(conn: Connection) -> None:
+    """``dead_letters.parked_at``: letters that used up their attempts."""
+    ddl = t.dead_letters.c.parked_at.type.compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE dead_letters ADD COLUMN parked_at {ddl}"))

@@ -87,7 +87,7 @@ def snapshot_update(s: Snapshot, dialect: str) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-_JOURNAL_ORDER = ("run_id", "crm", "object", "record_id", "changes")
+_JOURNAL_ORDER = ("run_id", "crm", "object", "record_id", "changes", "state", "memory")
 
 
 def journal_insert_sql(dialect: str) -> str:
@@ -98,10 +98,11 @@ def journal_insert_sql(dialect: str) -> str:
     return f"INSERT INTO {t.journal.name} ({columns}) VALUES ({marks})"  # noqa: S608 - constants
 
 
-def journal_row(run_id: int, r: JournalRecord) -> tuple[Any, ...]:
+def journal_row(run_id: int, r: JournalRecord, state: str) -> tuple[Any, ...]:
     """Parameters of :func:`journal_insert_sql`: the changes as ``{field: [before, after]}``."""
     changes = t.dumps({f: list(change) for f, change in r.changes.items()})
-    return (run_id, r.crm, r.obj, r.record_id, changes)
+    memory = None if r.memory is None else t.dumps(r.memory)
+    return (run_id, r.crm, r.obj, r.record_id, changes, state, memory)
 
 
 def snapshot(row: Sequence[Any]) -> Snapshot:
@@ -140,6 +141,7 @@ def dead_letter(row: Row[Any]) -> DeadLetter:
         attempts=row.attempts,
         created_at=row.created_at,
         resolved_at=row.resolved_at,
+        parked_at=row.parked_at,
     )
 
 

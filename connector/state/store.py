@@ -37,6 +37,8 @@ from .values import (
     DeadLetter,
     JournalEntry,
     JournalRecord,
+    JournalState,
+    PendingWrite,
     Run,
     RunKind,
     Snapshot,
@@ -196,6 +198,22 @@ class StateStore:
             )
             if result.rowcount != 1:
                 raise KeyError(f"no run {run_id}")
+
+    def mark_crashed(self, crm: str | None, *, before: int | None = None) -> int:
+        """Mark runs still ``running`` as ``crashed``; returns how many.
+
+        Called by a run that holds the account's lock: no other live process can be in
+        the middle of a run, so a ``running`` row is one whose process died (kill -9,
+        power loss). ``before`` spares the caller's own run."""
+        r = t.runs.c
+        query = update(t.runs).where(r.status == "running")
+        if crm is not None:
+            query = query.where(r.crm == crm)
+        if before is not None:
+            query = query.where(r.id < before)
+        with self._writer.begin() as conn:
+            result = conn.execute(query.values(status="crashed", finished_at=None))
+        return int(result.rowcount)
 
     def get_run(self, run_id: int) -> Run | None:
         """One run by id."""
@@ -397,25 +415,106 @@ class StateStore:
     # --- journal ---------------------------------------------------------------------
 
     def journal(
-        self, run_id: int, records: Iterable[JournalRecord], *, conn: Connection | None = None
+        self,
+        run_id: int,
+        records: Iterable[JournalRecord],
+        *,
+        state: JournalState = "applied",
+        conn: Connection | None = None,
     ) -> int:
-        """Record the changes a run wrote (for undo), one row per record, in one transaction;
-        returns how many records."""
-        rows = [conv.journal_row(run_id, r) for r in records if r.changes]
+        """Record the changes a run writes (for undo and crash recovery), one row per record,
+        in one transaction; returns how many records.
+
+        The writer journals ``pending`` before each CRM write and settles the rows after it
+        (:meth:`settle`), so a run killed in between still left a record of what it may
+        have written."""
+        rows = [conv.journal_row(run_id, r, state) for r in records if r.changes]
         if rows:  # tuples to the driver's executemany, as in update_snapshots
             with self._conn(conn) as c:
                 c.exec_driver_sql(conv.journal_insert_sql(self.dialect), rows)
         return len(rows)
 
+    def settle(
+        self,
+        run_id: int,
+        crm: str,
+        obj: str,
+        record_ids: Sequence[str],
+        state: JournalState,
+        *,
+        conn: Connection | None = None,
+    ) -> None:
+        """Move a run's ``pending`` rows of ``record_ids`` to ``state``."""
+        j = t.journal.c
+        with self._conn(conn) as c:
+            for start in range(0, len(record_ids), IN_CHUNK):
+                chunk = record_ids[start : start + IN_CHUNK]
+                c.execute(
+                    update(t.journal)
+                    .where(
+                        j.run_id == run_id,
+                        j.crm == crm,
+                        j.object == obj,
+                        j.state == "pending",
+                        j.record_id.in_(chunk),
+                    )
+                    .values(state=state)
+                )
+
+    def settle_rows(
+        self, row_ids: Sequence[int], state: JournalState, *, conn: Connection | None = None
+    ) -> None:
+        """Move journal rows (by row id, see :meth:`pending_writes`) to ``state``."""
+        j = t.journal.c
+        with self._conn(conn) as c:
+            for start in range(0, len(row_ids), IN_CHUNK):
+                chunk = row_ids[start : start + IN_CHUNK]
+                c.execute(update(t.journal).where(j.id.in_(chunk)).values(state=state))
+
+    def pending_writes(
+        self, crm: str, obj: str, *, batch: int = 500
+    ) -> Iterator[list[PendingWrite]]:
+        """Unsettled journal rows of one object, oldest first, a page at a time.
+
+        Callers settle each page before asking for the next; keyset on the row id, so a
+        row left pending is not returned twice in one pass."""
+        j = t.journal.c
+        columns = (j.id, j.run_id, j.record_id, j.changes, j.memory)
+        last_id = 0
+        while True:
+            query = (
+                select(*columns)
+                .where(j.crm == crm, j.object == obj, j.state == "pending", j.id > last_id)
+                .order_by(j.id)
+                .limit(batch)
+            )
+            with self.engine.connect() as conn:
+                page = conn.execute(query).all()
+            if page:
+                yield [
+                    PendingWrite(
+                        int(row_id), int(run_id), crm, obj, str(record_id),
+                        {f: (b, a) for f, (b, a) in t.loads(changes).items()},
+                        t.loads(memory),
+                    )
+                    for row_id, run_id, record_id, changes, memory in page
+                ]  # fmt: skip
+            if len(page) < batch:
+                return
+            last_id = page[-1].id
+
     def journal_for_run(self, run_id: int, *, batch: int = 5_000) -> Iterator[JournalEntry]:
-        """The run's field changes in the order they were written, streamed."""
+        """The run's field changes in the order they were written, streamed.
+
+        Rows settled ``failed`` (the CRM never took them) are left out; rows still
+        ``pending`` are kept, because their write may have landed."""
         j = t.journal.c
         columns = (j.id, j.crm, j.object, j.record_id, j.changes)
         last_id = 0
         while True:
             query = (
                 select(*columns)
-                .where(j.run_id == run_id, j.id > last_id)
+                .where(j.run_id == run_id, j.id > last_id, j.state != "failed")
                 .order_by(j.id)
                 .limit(batch)
             )
@@ -440,12 +539,15 @@ class StateStore:
         error: str,
         attempts: int,
         *,
+        max_attempts: int | None = None,
         conn: Connection | None = None,
     ) -> int:
-        """Park a record that kept failing; returns the dead letter's id.
+        """Keep a record that kept failing, to retry by id; returns the dead letter's id.
 
         A record has at most one open dead letter: a repeat failure updates it (latest run,
-        payload and error; attempts add up) instead of piling up duplicates.
+        payload and error; attempts add up) instead of piling up duplicates. Once the
+        attempts reach ``max_attempts`` the letter is parked: still open and shown, no
+        longer retried, so one record the CRM always refuses costs nothing per run.
         """
         d = t.dead_letters.c
         dialect_insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
@@ -471,14 +573,32 @@ class StateStore:
             },
         ).returning(d.id)
         with self._conn(conn) as c:
-            return int(c.execute(merge).scalar_one())
+            letter_id = int(c.execute(merge).scalar_one())
+            if max_attempts is not None:
+                c.execute(
+                    update(t.dead_letters)
+                    .where(
+                        d.id == letter_id,
+                        d.attempts >= max_attempts,
+                        d.parked_at.is_(None),
+                    )
+                    .values(parked_at=_now())
+                )
+            return letter_id
 
     def open_dead_letters(
-        self, crm: str | None = None, obj: str | None = None, *, limit: int | None = None
+        self,
+        crm: str | None = None,
+        obj: str | None = None,
+        *,
+        limit: int | None = None,
+        retrying: bool = False,
     ) -> list[DeadLetter]:
-        """Unresolved dead letters, oldest first."""
+        """Unresolved dead letters, oldest first; ``retrying`` leaves out parked ones."""
         d = t.dead_letters.c
         query = select(t.dead_letters).where(d.resolved_at.is_(None)).order_by(d.id)
+        if retrying:
+            query = query.where(d.parked_at.is_(None))
         if crm is not None:
             query = query.where(d.crm == crm)
         if obj is not None:

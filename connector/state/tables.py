@@ -180,6 +180,9 @@ journal = Table(
     # JSON {field: [before, after]} in write order: one row per record, not per field
     # (stores made before hold one field per row; see connector.state.migrate).
     Column("changes", Text, nullable=False),
+    # pending (journaled before the CRM write) → applied | failed; see JournalState.
+    Column("state", String(16), nullable=False, server_default="applied"),
+    Column("memory", Text),  # JSON lifecycle memory the write carries (settles a crash)
     Index("ix_journal_run", "run_id", "id"),
 )
 
@@ -198,7 +201,10 @@ dead_letters = Table(
     Column("attempts", Integer, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("resolved_at", UtcDateTime()),
+    Column("parked_at", UtcDateTime()),  # attempts used up: kept open, no longer retried
 )
+# Unsettled journal rows are looked up at every run start; keep that an index seek.
+Index("ix_journal_pending", journal.c.crm, journal.c.object, journal.c.state, journal.c.id)
 # At most one open dead letter per record; repeat failures merge into it (upsert target).
 _open = dead_letters.c.resolved_at.is_(None)
 Index(

@@ -168,6 +168,28 @@ class JournalRecord:
     obj: str
     record_id: str
     changes: dict[str, tuple[Any, Any]]
+    memory: dict[str, Any] | None = None
+    """The lifecycle memory the write carries (stage, mql_at …, as JSON values), so a run
+    that died between the CRM write and its state commit can be settled: if the CRM shows
+    the write, the snapshot takes this memory instead of the next run re-stamping it."""
+
+
+JournalState = Literal["pending", "applied", "failed"]
+"""A journal row is written ``pending`` before its CRM write (so a crash leaves a record of
+what may have been written), then settled ``applied`` or ``failed`` (not written)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingWrite:
+    """A journal row not yet settled: its run died or its write failed mid-way."""
+
+    id: int
+    run_id: int
+    crm: str
+    obj: str
+    record_id: str
+    changes: dict[str, tuple[Any, Any]]
+    memory: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,3 +206,5 @@ class DeadLetter:
     attempts: int
     created_at: datetime
     resolved_at: datetime | None = None
+    parked_at: datetime | None = None
+    """Set once the letter used up its attempts: no longer retried, shown in ``status``."""

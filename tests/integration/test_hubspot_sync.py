@@ -96,6 +96,8 @@ def test_first_sync_writes_what_score_computes_and_respects_stages(rig):
 def test_second_sync_without_changes_is_nearly_free_and_one_change_writes_one(rig):
     rig.adapter.provision()
     rig.sync.run()
+    echo = rig.sync.run()  # re-reads the first run's own writes: nothing to write
+    assert echo.written == 0
     quiet = rig.sync.run()
     assert quiet.api_calls <= 2, quiet
     assert quiet.written == 0
@@ -132,9 +134,11 @@ def test_partial_batch_failures_are_retried_then_dead_lettered_and_not_skipped(t
         # faults off: the next run re-reads the failed records (watermark held back)
         rig.sandbox.faults.partial_batch_failure = 0.0
         second = rig.sync.run()
-        assert second.written >= len(failed_ids)
         written_now = {e.record_id for e in rig.store.journal_for_run(second.run_id)}
-        assert failed_ids <= written_now
+        # a move back whose clear landed and set failed was finished by settling it
+        settled = {e.record_id for e in rig.store.journal_for_run(first.run_id)} & failed_ids
+        assert failed_ids <= written_now | settled
+        assert second.written >= len(failed_ids - settled)
         assert rig.store.open_dead_letters() == []  # resolved once written
         # half-applied recycles (clear succeeded, set failed) end at the decided stage
         api = rig.adapter.calls.client.crm.contacts.basic_api

@@ -1,50 +1,107 @@
-"""Own-write exclusion: our echoes are skipped, edits by others in the same window are not."""
+"""Edits made by sales while mqlsync writes are never lost.
+
+mqlsync used to skip its own write echoes with a search filter on its write window and the
+`scored_at` it wrote; an edit by a rep inside that window matched no filter and was never
+pulled again. The pull now re-reads echoes (they diff to zero writes), and a snapshot keeps
+the modified time the record was *read* at, so activities logged between our read and our
+write are read again too.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from connector.crm.base import OwnWrites
 from connector.crm.hubspot.search import changed_since, epoch_ms
-from connector.sync import _token
+from connector.crm.values import parse_instant
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def test_groups_cover_before_after_and_foreign_edits_inside_the_window():
-    own = OwnWrites(T0, T0 + timedelta(seconds=30), "1795694400000")
-    groups = changed_since(T0 - timedelta(minutes=10), own, "mqlsync_scored_at")
-    ops = [[(f["propertyName"], f["operator"], f.get("value")) for f in g] for g in groups]
-    assert ops[0] == [
-        ("lastmodifieddate", "GTE", epoch_ms(T0 - timedelta(minutes=10))),
-        ("lastmodifieddate", "LT", epoch_ms(T0)),
+def _props(rig, cid, *names):
+    api = rig.adapter.calls.client.crm.contacts.basic_api
+    return api.get_by_id(cid, properties=list(names)).properties
+
+
+def test_the_search_asks_only_for_modified_since():
+    assert changed_since(T0) == [
+        [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": epoch_ms(T0)}]
     ]
-    assert ops[1] == [("lastmodifieddate", "GT", epoch_ms(T0 + timedelta(seconds=30)))]
-    assert ("mqlsync_scored_at", "NEQ", "1795694400000") in ops[2]
-    assert ("mqlsync_scored_at", "NOT_HAS_PROPERTY", None) in ops[3]
-    assert len(groups) <= 5 and all(len(g) <= 5 for g in groups)  # HubSpot limits, +1 id filter
 
 
-def test_no_window_or_window_before_since_is_a_single_group():
-    assert len(changed_since(T0, None, "x")) == 1
-    old = OwnWrites(T0 - timedelta(days=1), T0 - timedelta(hours=23), "1")
-    assert len(changed_since(T0, old, "x")) == 1
-
-
-def test_token_matches_the_written_millisecond():
-    at = T0.replace(microsecond=999_600)
-    assert _token(at) == str(int(T0.timestamp()) * 1000 + 999)
-
-
-def test_edit_by_someone_else_after_our_write_is_pulled(rig):
+def test_rejection_and_title_set_right_after_the_first_batch_are_pulled_next_run(rig):
+    """Reproduces the lost rejection: a rep rejects an MQL just promoted by batch 1 of a
+    backfill (and sets a VP title) while the backfill is still writing."""
     rig.adapter.provision()
-    rig.sync.run()
-    snaps = {s.record_id: s for s in rig.store.iter_snapshots("hubspot")}
-    target = next(
-        rid for rid, s in snaps.items() if s.stage in ("lead", "subscriber") and s.fit < 15
-    )
-    rig.sandbox.store.touch(int(target), jobtitle="VP Revenue", numberofemployees="120")
+    write = rig.adapter.write
+    edited: list[str] = []
+
+    def write_then_edit(obj, patches):
+        outcomes = write(obj, patches)
+        if not edited:
+            target = next(p.record_id for p in patches if p.values.get("stage") == "mql")
+            rig.sandbox.store.touch(int(target), hs_lead_status="UNQUALIFIED", jobtitle="VP Sales")
+            edited.append(target)
+        return outcomes
+
+    rig.adapter.write = write_then_edit  # type: ignore[method-assign]
+    backfill = rig.sync.run()
+    rig.adapter.write = write  # type: ignore[method-assign]
+    assert backfill.written > rig.adapter.write_batch_size  # the edit came mid-run
+    target = edited[0]
+
     follow_up = rig.sync.run()
-    assert follow_up.pulled >= 1
-    journal = {(e.record_id, e.field) for e in rig.store.journal_for_run(follow_up.run_id)}
-    assert (target, "fit") in journal
+    assert follow_up.recycled >= 1
+    props = _props(rig, target, "lifecyclestage", "mqlsync_recycle_reason")
+    assert props["lifecyclestage"] == "lead"
+    assert props["mqlsync_recycle_reason"] == "rejected by sales: UNQUALIFIED"
+    snap = rig.store.get_snapshots("hubspot", "contact", [target])[target]
+    assert snap.record["properties"]["title"] == "VP Sales"
+
+
+def test_activity_logged_between_our_read_and_our_write_is_read_next_run(rig):
+    rig.adapter.provision()
+    write = rig.adapter.write
+    logged: list[str] = []
+
+    def log_meeting_then_write(obj, patches):
+        if not logged:
+            target = patches[0].record_id
+            rig.sandbox.store.add_engagement(int(target), "meetings", datetime.now(UTC))
+            logged.append(target)
+        return write(obj, patches)
+
+    rig.adapter.write = log_meeting_then_write  # type: ignore[method-assign]
+    rig.sync.run()
+    rig.adapter.write = write  # type: ignore[method-assign]
+    target = logged[0]
+    snap = rig.store.get_snapshots("hubspot", "contact", [target])[target]
+    without_meeting = snap.engagement
+    read_at = parse_instant(snap.written["modified_at"])
+    echo_at = parse_instant(snap.written["echo_at"])
+    assert read_at is not None and echo_at is not None and read_at < echo_at
+
+    rig.sync.run()
+    snap = rig.store.get_snapshots("hubspot", "contact", [target])[target]
+    assert any(a["type"] == "meeting" for a in snap.record["activities"])
+    assert snap.engagement > without_meeting
+    assert int(_props(rig, target, "mqlsync_engagement")["mqlsync_engagement"]) == snap.engagement
+
+
+def test_unchanged_echoes_are_pulled_but_not_written_again(rig):
+    rig.adapter.provision()
+    first = rig.sync.run()
+    assert first.written > 0
+    echo = rig.sync.run()
+    assert echo.pulled >= first.written  # our own writes come back once …
+    assert echo.written == 0  # … and diff to nothing
+    quiet = rig.sync.run()
+    assert quiet.written == 0
+    assert quiet.pulled <= echo.pulled
+
+
+def test_the_watermark_moves_to_the_run_start(rig):
+    rig.adapter.provision()
+    rig.sync.clock = lambda: T0 + timedelta(days=1)
+    rig.sync.run()
+    mark = rig.store.get_watermark("hubspot", "contact", "lastmodifieddate")
+    assert mark is not None and mark.value == T0 + timedelta(days=1)

@@ -24,9 +24,7 @@ def test_full_sync_of_10050_contacts_crosses_the_search_cap(tmp_path):
 
 def test_paginator_restarts_by_id_and_yields_each_contact_once(tmp_path):
     for rig in make_rig(tmp_path, 10_050):
-        groups = changed_since(
-            Watermark.initial("lastmodifieddate").since, None, "mqlsync_scored_at"
-        )
+        groups = changed_since(Watermark.initial("lastmodifieddate").since)
         search = ContactSearch(rig.adapter.calls, groups, ["email"], page_size=200)
         ids = [c.id for page in search.pages() for c in page]
         assert len(ids) == len(set(ids)) == 10_050

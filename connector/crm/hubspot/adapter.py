@@ -9,8 +9,8 @@ from typing import Any
 
 from connector.crm.base import (
     STAGE_FIELD,
+    Current,
     Outcome,
-    OwnWrites,
     Page,
     Patch,
     Previous,
@@ -40,7 +40,6 @@ from connector.crm.values import normalise, parse_instant
 from connector.errors import FatalSyncError
 from connector.mapping.schema import MappingSpec
 from connector.records import LeadRecord
-from connector.state import Watermark
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +97,6 @@ class HubSpotAdapter:
         """HTTP requests made so far."""
         return self.calls.calls
 
-    @property
-    def token_property(self) -> str:
-        """The property whose written value identifies a run's own writes."""
-        return self.names["scored_at"]
-
     # ------------------------------------------------------------------ provision
     def provision(self, *, dry_run: bool = False) -> ProvisionReport:
         """Create the `mqlsync` property group and the §6 properties that are missing."""
@@ -158,26 +152,30 @@ class HubSpotAdapter:
     def pull(
         self,
         obj: str,
-        watermark: Watermark,
-        own_writes: OwnWrites | None = None,
+        since: datetime,
+        now: datetime,
         previous: Previous | None = None,
     ) -> Iterator[Page]:
-        """Stream contacts modified since `watermark.since`, in pages of `page_size`."""
-        groups = changed_since(watermark.since, own_writes, self.token_property)
+        """Stream contacts modified at or after `since`, in pages of `page_size`."""
+        groups = changed_since(since)
         search = ContactSearch(self.calls, groups, self._search_properties(), self.page_size)
         block: list[Any] = []
         for results in search.pages():
             block.extend(results)
             if len(block) >= self.activity_block:
-                yield from self._pages(block, previous)
+                yield from self._pages(block, previous, now)
                 block = []
         if block:
-            yield from self._pages(block, previous)
+            yield from self._pages(block, previous, now)
 
-    def read(self, obj: str, ids: Sequence[str]) -> Iterator[Page]:
+    def read(self, obj: str, ids: Sequence[str], now: datetime) -> Iterator[Page]:
         """Batch-read specific contacts (≤ 100 a call) with their activities."""
+        found = self._read_contacts(ids, self._search_properties())
+        if found:
+            yield from self._pages(found, None, now)
+
+    def _read_contacts(self, ids: Sequence[str], properties: list[str]) -> list[Any]:
         api = self.calls.client.crm.contacts.batch_api
-        properties = self._search_properties()
         found: list[Any] = []
         for start in range(0, len(ids), self.read_batch_size):
             chunk = ids[start : start + self.read_batch_size]
@@ -186,10 +184,19 @@ class HubSpotAdapter:
                 "read contacts", api.read, batch_read_input_simple_public_object_id=body
             )
             found.extend(page.results or ())
-        if found:
-            yield from self._pages(found, None)
+        return found
 
-    def _pages(self, contacts: list[Any], previous: Previous | None) -> Iterator[Page]:
+    def peek(self, obj: str, ids: Sequence[str]) -> dict[str, Current]:
+        """Current write-back values, stage and modified time of `ids`: no activities."""
+        properties = [*self.names.values(), STAGE_PROPERTY, "hs_lead_status", MODIFIED]
+        return {
+            str(c.id): Current(self._current(c.properties or {}), self._modified(c))
+            for c in self._read_contacts(ids, properties)
+        }
+
+    def _pages(
+        self, contacts: list[Any], previous: Previous | None, now: datetime
+    ) -> Iterator[Page]:
         ids = [str(c.id) for c in contacts]
         known = previous(ids) if previous is not None else {}
         modified = {str(c.id): self._modified(c) for c in contacts}
@@ -209,7 +216,7 @@ class HubSpotAdapter:
                 fresh,
                 block,
                 self.engagement_dates,
-                datetime.now(UTC),
+                now,
                 association_batch=self.association_batch_size,
                 read_batch=self.read_batch_size,
             )

@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from connector.crm.base import OwnWrites
 from connector.crm.hubspot.client import HubSpotCalls
 from connector.crm.hubspot.fields import MODIFIED
 
@@ -26,37 +25,13 @@ def epoch_ms(at: datetime) -> str:
     return str(round(at.timestamp() * 1000))
 
 
-def changed_since(
-    since: datetime, own: OwnWrites | None, token_property: str
-) -> list[list[Filter]]:
-    """Filter groups (OR of ANDs) for "modified since `since`, except our own last writes".
+def changed_since(since: datetime) -> list[list[Filter]]:
+    """Filter groups (OR of ANDs) for "modified at or after `since`".
 
-    Our writes bump `lastmodifieddate`, so without this every sync would re-read all
-    records the previous one wrote. Inside our write window a record still counts when
-    its `scored_at` is not the value that run wrote, i.e. someone else changed it.
+    Our own writes' echoes are not excluded: no filter can tell our write from a human
+    edit made in the same seconds, and missing that edit would lose it for good.
     """
-    lo = epoch_ms(since)
-    if own is None or own.finished < since:
-        return [[{"propertyName": MODIFIED, "operator": "GTE", "value": lo}]]
-    start, end = epoch_ms(max(own.started, since)), epoch_ms(own.finished)
-    window = [
-        {"propertyName": MODIFIED, "operator": "GTE", "value": start},
-        {"propertyName": MODIFIED, "operator": "LTE", "value": end},
-    ]
-    groups = [
-        [{"propertyName": MODIFIED, "operator": "GT", "value": end}],
-        [*window, {"propertyName": token_property, "operator": "NEQ", "value": own.token}],
-        [*window, {"propertyName": token_property, "operator": "NOT_HAS_PROPERTY"}],
-    ]
-    if since < own.started:
-        groups.insert(
-            0,
-            [
-                {"propertyName": MODIFIED, "operator": "GTE", "value": lo},
-                {"propertyName": MODIFIED, "operator": "LT", "value": start},
-            ],
-        )
-    return groups
+    return [[{"propertyName": MODIFIED, "operator": "GTE", "value": epoch_ms(since)}]]
 
 
 class PaginationLoop(RuntimeError):
