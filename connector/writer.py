@@ -320,10 +320,10 @@ class BatchWriter:
                     self.store.update_snapshots(snapshots, conn=conn)
                 else:
                     self.store.upsert_snapshots(snapshots, conn=conn)
-                if self.run_id is not None:
-                    for ids, state in ((applied, "applied"), (failed, "failed")):
-                        if ids:
-                            self.store.settle(self.run_id, kind, self.obj, ids, state, conn=conn)
+                if self.run_id is not None and applied:
+                    self.store.settle(self.run_id, kind, self.obj, applied, "applied", conn=conn)
+                if self.run_id is not None and failed:
+                    self.store.settle(self.run_id, kind, self.obj, failed, "failed", conn=conn)
         if self.on_done is not None:
             for item, outcome in done:
                 self.on_done(item, outcome)
