@@ -7,13 +7,16 @@ Exit codes: 0 success, 1 handled failure (bad records, invalid mapping, sync err
 from __future__ import annotations
 
 import json
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
@@ -27,11 +30,12 @@ from connector.explain import explain as render_explanation
 from connector.mapping.loader import MappingInvalid, load_mapping
 from connector.progress import progress_bar
 from connector.records import BadLine, LeadRecord, RecordError, parse_time, read_jsonl, write_jsonl
-from connector.runner import open_context
+from connector.runner import Context, open_context
 from connector.sandbox.serve import serve
 from connector.scoring import CompiledMapping, compile_mapping, score
 from connector.state import StateStore
 from connector.sync import PlannedChange, RunSummary
+from connector.undo import Undo
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -187,20 +191,57 @@ def _print_summary(summary: RunSummary, what: str) -> None:
     )
 
 
+@contextmanager
+def stop_on_signals() -> Iterator[Callable[[], bool]]:
+    """Yield a `should_stop` for a run: SIGTERM/SIGINT end it at the next page boundary,
+    with what it wrote committed, instead of killing it mid-write."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        typer.echo(f"{signal.Signals(signum).name}: stopping after this page", err=True)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop.is_set
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @app.command("sync")
 def sync_command(
     config: ConfigOption = None,
     once: Annotated[bool, typer.Option("--once", help="Run one sync and exit.")] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Compute, write nothing.")] = False,
 ) -> None:
-    """Run one incremental sync: pull changes, score, write only what changed."""
+    """Run one incremental sync: pull changes, score, write only what changed.
+
+    Refuses to start while another mqlsync process writes to the same CRM account.
+    """
     if not once:
         raise fail("`sync` runs once; use `mqlsync run` for the scheduled daemon", 2)
-    with handled(), open_context(config) as ctx, progress_bar("syncing") as update:
-        summary = ctx.sync().run(dry_run=dry_run, progress=update)
+    with (
+        handled(),
+        open_context(config) as ctx,
+        writer_lock(ctx, dry_run),
+        stop_on_signals() as should_stop,
+        progress_bar("syncing") as update,
+    ):
+        summary = ctx.sync().run(dry_run=dry_run, progress=update, should_stop=should_stop)
     _print_summary(summary, "dry run" if dry_run else "sync")
     if summary.failed:
         raise typer.Exit(1)
+
+
+@contextmanager
+def writer_lock(ctx: Context, dry_run: bool = False) -> Iterator[None]:
+    """Hold the CRM account's lock for a writing command (a dry run writes nothing)."""
+    if dry_run:
+        yield
+        return
+    with ctx.lock:
+        yield
 
 
 @app.command("rescore")
@@ -211,9 +252,18 @@ def rescore_command(
         int | None, typer.Option("--workers", help="Scoring processes (default: cores, ≤ 4).")
     ] = None,
 ) -> None:
-    """Recompute decay, window expiry and lifecycle timers from stored state: no CRM reads."""
-    with handled(), open_context(config) as ctx, progress_bar("rescoring") as update:
-        summary = ctx.rescore(workers).run(dry_run=dry_run, progress=update)
+    """Recompute decay, window expiry and lifecycle timers from stored state: no CRM reads
+    except the check of each recycle against the CRM's current stage."""
+    with (
+        handled(),
+        open_context(config) as ctx,
+        writer_lock(ctx, dry_run),
+        stop_on_signals() as should_stop,
+        progress_bar("rescoring") as update,
+    ):
+        summary = ctx.rescore(workers).run(
+            dry_run=dry_run, progress=update, should_stop=should_stop
+        )
     _print_summary(summary, "rescore dry run" if dry_run else "rescore")
     if summary.failed:
         raise typer.Exit(1)
@@ -221,11 +271,45 @@ def rescore_command(
 
 @app.command("run")
 def run_command(config: ConfigOption = None) -> None:
-    """Run the daemon: incremental sync every N minutes and the daily rescore."""
+    """Run the daemon: incremental sync every N minutes and the daily rescore.
+
+    Several daemons may share one state store: the one holding the CRM account's lock
+    writes, the others stand by and take over within one interval if it dies.
+    """
     with handled(), open_context(config) as ctx:
-        jobs = Jobs(sync=ctx.sync().run, rescore=ctx.rescore().run)
-        code = run_daemon(ctx.settings, jobs)
+        stop = threading.Event()
+        jobs = Jobs(
+            sync=partial(ctx.sync().run, should_stop=stop.is_set),
+            rescore=partial(ctx.rescore().run, should_stop=stop.is_set),
+        )
+        code = run_daemon(ctx.settings, jobs, stop=stop, lock=ctx.lock)
     raise typer.Exit(code)
+
+
+@app.command("undo")
+def undo_command(
+    run_id: Annotated[int, typer.Argument(help="The run to undo (see `mqlsync status`).")],
+    config: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, write nothing.")] = False,
+) -> None:
+    """Write back the value every field had before run RUN_ID, where the CRM still holds
+    what that run wrote; fields changed since are skipped and listed.
+
+    Undo does not change the mapping: the next sync or rescore under the same mapping
+    computes the same values again, so fix the mapping (or stop the daemon) first.
+    """
+    with handled(), open_context(config) as ctx, writer_lock(ctx, dry_run):
+        report = Undo(ctx.adapter, ctx.store, version=ctx.version).run(run_id, dry_run=dry_run)
+    for skip in report.skipped:
+        typer.echo(f"skipped {skip.record_id} {skip.field}: {skip.reason}")
+    verb = "would restore" if dry_run else "restored"
+    typer.echo(
+        f"undo of run {run_id}: {verb} {report.restored} field(s) on {report.records} "
+        f"record(s), skipped {len(report.skipped)}, failed {report.failed}"
+        + (f" (run {report.run_id})" if report.run_id is not None else "")
+    )
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @app.command("plan")
@@ -281,24 +365,69 @@ def provision_command(
 
 
 @app.command("status")
-def status_command(config: ConfigOption = None) -> None:
-    """Show recent runs and open dead letters from the state store."""
+def status_command(
+    config: ConfigOption = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+    limit: Annotated[int, typer.Option("--limit", help="Runs to show, newest first.")] = 20,
+) -> None:
+    """Show recent runs, open dead letters (parked ones marked) and the sync watermark."""
+    if output not in ("table", "json"):
+        raise fail("--output must be table or json", 2)
     with handled():
         settings = load_settings(config)
         with StateStore.open(settings.state.url) as store:
-            runs = store.recent_runs(10)
-            letters = store.open_dead_letters(limit=20)
-    table = Table("run", "kind", "started", "status", "counts", "API calls")
-    for run in runs:
-        counts = ", ".join(f"{k} {v}" for k, v in run.counts.items() if v)
+            report = status_report(store, settings.crm.kind, limit)
+    if output == "json":
+        typer.echo(json.dumps(report, indent=2))
+        return
+    table = Table("run", "kind", "started", "status", "model", "counts", "API calls")
+    for run in report["runs"]:
+        counts = ", ".join(f"{k} {v}" for k, v in run["counts"].items() if v)
         table.add_row(
-            str(run.id), run.kind, run.started_at.isoformat(timespec="seconds"), run.status,
-            counts, str(run.api_calls),
+            str(run["id"]), run["kind"], run["started_at"], run["status"],
+            run["mapping_version"] or "", counts, str(run["api_calls"]),
         )  # fmt: skip
     Console().print(table)
+    typer.echo(f"watermark: {report['watermark'] or 'none (the next sync backfills)'}")
+    letters = report["dead_letters"]
     typer.echo(f"open dead letters: {len(letters)}")
     for letter in letters:
-        typer.echo(f"  {letter.crm}/{letter.obj}/{letter.record_id}: {letter.error}")
+        parked = " (parked: no longer retried)" if letter["parked"] else ""
+        typer.echo(
+            f"  {letter['object']}/{letter['record_id']}: {letter['attempts']} attempt(s)"
+            f"{parked}: {letter['error']}"
+        )
+
+
+def status_report(store: StateStore, crm: str, limit: int = 20) -> dict[str, Any]:
+    """The `status -o json` object: runs newest first, open dead letters, the watermark."""
+    runs = [
+        {
+            "id": run.id,
+            "kind": run.kind,
+            "status": run.status,
+            "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "mapping_version": run.mapping_version,
+            "counts": run.counts,
+            "api_calls": run.api_calls,
+            "error": run.error,
+        }
+        for run in store.recent_runs(limit)
+    ]
+    letters = [
+        {
+            "record_id": d.record_id,
+            "object": d.obj,
+            "attempts": d.attempts,
+            "error": d.error,
+            "parked": d.parked_at is not None,
+        }
+        for d in store.open_dead_letters(crm)
+    ]
+    marks = [w.value for w in store.sync_watermarks(crm)]
+    watermark = min(marks).isoformat() if marks else None
+    return {"runs": runs, "dead_letters": letters, "watermark": watermark}
 
 
 @app.command("sandbox")

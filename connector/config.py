@@ -118,6 +118,7 @@ class SyncSection(_Section):
     page_size: int = Field(default=200, ge=1, le=2000)
     retry_attempts: int = Field(default=5, ge=1)
     retry_max_wait_seconds: float = Field(default=60.0, gt=0)
+    dead_letter_max_attempts: int = Field(default=10, ge=1)
 
 
 class ScheduleSection(_Section):

@@ -15,7 +15,13 @@ Rules, and why:
   credentials do not fix themselves, and retrying every 15 minutes only spams the CRM.
 - :class:`~connector.errors.DailyLimitExceeded` pauses both jobs until the next calendar day in
   the schedule's time zone (HubSpot resets at midnight); the first run of that day tries again.
-- SIGTERM/SIGINT stop scheduling, let a running job finish, and return 0.
+- SIGTERM/SIGINT stop scheduling and set the ``stop`` event the jobs poll between pages:
+  a long run commits what it wrote and ends at its next page boundary (instead of being
+  killed by the container runtime's grace timeout mid-write), then the daemon returns 0.
+- One writer per CRM account (``lock``): before a job, the daemon takes the account's lock
+  and keeps it until it exits. A daemon that cannot get it is a hot standby: it logs so,
+  skips the job, and tries again at its next interval, so it takes over within one
+  interval of the holder's death (the lock dies with its process).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import FrameType
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_SCHEDULER_STARTED
@@ -40,7 +47,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.config import Settings
-from connector.errors import AuthenticationError, DailyLimitExceeded, redact
+from connector.errors import AuthenticationError, DailyLimitExceeded, Interrupted, redact
 
 __all__ = ["RESCORE_MISFIRE_GRACE_S", "JobRunner", "Jobs", "build_scheduler", "run_daemon"]
 
@@ -50,6 +57,17 @@ logger = logging.getLogger(__name__)
 RESCORE_MISFIRE_GRACE_S = 6 * 3600
 _RESULT_LOG_CHARS = 300
 _SIGNAL_POLL_S = 0.2  # SIGTERM must end the daemon within 2 s when idle
+
+
+class Leadership(Protocol):
+    """A non-blocking lock one process at a time may hold (see ``connector.state.lock``)."""
+
+    @property
+    def held(self) -> bool: ...
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -74,8 +92,10 @@ class JobRunner:
         tz: ZoneInfo,
         clock: Callable[[], datetime] | None = None,
         on_fatal: Callable[[], None] | None = None,
+        lock: Leadership | None = None,
     ) -> None:
         self._jobs = jobs
+        self._leader = lock
         self._tz = tz
         self._clock = clock or (lambda: datetime.now(tz))
         self._on_fatal = on_fatal
@@ -118,6 +138,14 @@ class JobRunner:
             if self._stopping.is_set():
                 logger.info("%s skipped: the daemon is stopping", name)
                 return
+            if self._leader is not None and not self._leader.held:
+                if not self._leader.acquire():
+                    logger.info(
+                        "%s skipped: standing by, another process holds the lock; "
+                        "trying again at the next interval", name,
+                    )  # fmt: skip
+                    return
+                logger.info("took the lock: this process now runs the syncs")
             if self._paused_day is not None and self._paused_day == self._today():
                 logger.warning(
                     "%s skipped: the daily API limit was reached today; next try after "
@@ -143,6 +171,9 @@ class JobRunner:
             if self._on_fatal is not None:
                 self._on_fatal()
             return
+        except Interrupted as exc:
+            logger.info("%s stopped: %s", name, redact(str(exc)))
+            return
         except DailyLimitExceeded as exc:
             self._paused_day = self._today()
             logger.warning(
@@ -163,18 +194,22 @@ class JobRunner:
 
 
 def build_scheduler(
-    settings: Settings, jobs: Jobs, *, scheduler: BaseScheduler | None = None
+    settings: Settings,
+    jobs: Jobs,
+    *,
+    scheduler: BaseScheduler | None = None,
+    lock: Leadership | None = None,
 ) -> BaseScheduler:
     """Add the ``sync`` and ``rescore`` jobs (not started) to ``scheduler``.
 
     Default: a :class:`BlockingScheduler` in the schedule's time zone. An
     :class:`AuthenticationError` in a job shuts the scheduler down.
     """
-    return _assemble(settings, jobs, scheduler)[0]
+    return _assemble(settings, jobs, scheduler, lock)[0]
 
 
 def _assemble(
-    settings: Settings, jobs: Jobs, scheduler: BaseScheduler | None
+    settings: Settings, jobs: Jobs, scheduler: BaseScheduler | None, lock: Leadership | None
 ) -> tuple[BaseScheduler, JobRunner]:
     schedule = settings.schedule
     tz = schedule.tz
@@ -185,7 +220,7 @@ def _assemble(
         with suppress(SchedulerNotRunningError):
             sched.shutdown(wait=False)
 
-    runner = JobRunner(jobs, tz=tz, on_fatal=shut_down)
+    runner = JobRunner(jobs, tz=tz, on_fatal=shut_down, lock=lock)
     every = schedule.sync_every_minutes
     sched.add_job(
         runner.run_sync,
@@ -212,11 +247,19 @@ def _assemble(
     return sched, runner
 
 
-def run_daemon(settings: Settings, jobs: Jobs) -> int:
+def run_daemon(
+    settings: Settings,
+    jobs: Jobs,
+    *,
+    stop: threading.Event | None = None,
+    lock: Leadership | None = None,
+) -> int:
     """Run the schedule until SIGTERM/SIGINT (→ 0) or rejected credentials (→ 1).
 
-    Blocks. On a signal, no new job starts and a running one is waited for. Signal handlers
-    are installed only when called from the main thread.
+    Blocks. On a signal, no new job starts, ``stop`` is set (jobs poll it between pages)
+    and a running job is waited for. With ``lock``, jobs run only while this process holds
+    it (released on exit). Signal handlers are installed only when called from the main
+    thread.
 
     Why the scheduler loop runs in its own thread while this one polls a flag: a signal
     handler runs on the main thread between any two bytecodes, possibly while that thread
@@ -228,7 +271,7 @@ def run_daemon(settings: Settings, jobs: Jobs) -> int:
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # we log each run ourselves
-    scheduler, runner = _assemble(settings, jobs, None)
+    scheduler, runner = _assemble(settings, jobs, None, lock)
     received: int | None = None
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -256,12 +299,19 @@ def run_daemon(settings: Settings, jobs: Jobs) -> int:
         while loop.is_alive():
             loop.join(_SIGNAL_POLL_S)
             if received is not None and not runner.stopping:
-                logger.info("%s: stopping after the running job", signal.Signals(received).name)
+                logger.info(
+                    "%s: stopping at the running job's next page boundary",
+                    signal.Signals(received).name,
+                )
                 runner.stop()
+                if stop is not None:
+                    stop.set()
                 stop_if_stopping(None)
         runner.wait_idle()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if lock is not None and lock.held:
+            lock.release()
     logger.info("daemon stopped (exit %d)", runner.exit_code)
     return runner.exit_code

@@ -23,6 +23,8 @@ __all__ = [
     "ConfigError",
     "DailyLimitExceeded",
     "FatalSyncError",
+    "Interrupted",
+    "LockHeld",
     "MappingError",
     "MqlsyncError",
     "RetriableError",
@@ -142,6 +144,15 @@ class RetriableError(MqlsyncError):
         self.retry_after = retry_after
         context = " ".join(p for p in (f"HTTP {status}" if status else "", self.url or "") if p)
         super().__init__(f"{message} ({context})" if context else message)
+
+
+class Interrupted(MqlsyncError):
+    """A run stopped on request (SIGTERM) at a page boundary: what it wrote is committed,
+    and the next run continues from the same watermark."""
+
+
+class LockHeld(MqlsyncError):
+    """Another process holds the CRM account's lock: it is running, or standing by."""
 
 
 class SkippableRecordError(MqlsyncError):

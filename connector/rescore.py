@@ -171,6 +171,7 @@ class Rescore:
         batch: int = 5_000,
         workers: int = 1,
         max_attempts: int | None = 10,
+        version: str | None = None,
     ) -> None:
         self.adapter = adapter
         self.mapping = mapping
@@ -181,6 +182,8 @@ class Rescore:
         self.workers = workers
         """Processes that rescore (CPU-bound) while this one writes; 1 = no pool."""
         self.max_attempts = max_attempts
+        self.version = version
+        """The mapping's `<stem>@<hex12>`, recorded on each run."""
         self._scorer = _Scorer(mapping)
 
     def run(
@@ -199,7 +202,9 @@ class Rescore:
         now = self.clock()
         options = RunOptions(dry_run, progress, plan, should_stop, self.max_attempts)
         with (
-            recorded_run(self.store, self.adapter, "rescore", now, dry_run) as summary,
+            recorded_run(
+                self.store, self.adapter, "rescore", now, dry_run, self.version
+            ) as summary,
             self._pool() as pool,
         ):
             for obj in self.adapter.objects:

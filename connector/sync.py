@@ -44,7 +44,7 @@ from connector.crm.base import (
     Value,
 )
 from connector.crm.values import changed_fields, format_instant, normalise, parse_instant
-from connector.errors import MqlsyncError
+from connector.errors import Interrupted
 from connector.lifecycle import Decision, Memory, evaluate
 from connector.records import LeadRecord, parse_record
 from connector.scoring import CompiledMapping, ScoreResult
@@ -60,11 +60,6 @@ REASONS_LIMIT = 1000
 Progress = Callable[[int, int | None], None]
 ShouldStop = Callable[[], bool]
 """Polled at page boundaries: True asks the run to commit what it wrote and stop."""
-
-
-class Interrupted(MqlsyncError):
-    """A run stopped on request (SIGTERM) at a page boundary; what it wrote is committed
-    and the next run continues from the same watermark."""
 
 
 RECYCLES = frozenset({"recycle_rejected", "recycle_stale"})
@@ -231,6 +226,7 @@ class Sync:
         lookback: timedelta = timedelta(minutes=10),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_attempts: int | None = 10,
+        version: str | None = None,
     ) -> None:
         self.adapter = adapter
         self.mapping = mapping
@@ -238,6 +234,8 @@ class Sync:
         self.lookback = lookback
         self.clock = clock
         self.max_attempts = max_attempts
+        self.version = version
+        """The mapping's `<stem>@<hex12>`, recorded on each run."""
         self._windows = windows_of(mapping.spec)
 
     # ------------------------------------------------------------------ state helpers
@@ -270,7 +268,7 @@ class Sync:
         change it would write to `plan`; `should_stop` is polled between pages."""
         now = self.clock()
         options = RunOptions(dry_run, progress, plan, should_stop, self.max_attempts)
-        with recorded_run(self.store, self.adapter, "sync", now, dry_run) as summary:
+        with recorded_run(self.store, self.adapter, "sync", now, dry_run, self.version) as summary:
             for obj in self.adapter.objects:
                 if not dry_run:
                     summary.settled += settle_pending(self.adapter, self.store, obj)
@@ -330,7 +328,12 @@ def without(pages: Iterable[Page], ids: Sequence[str]) -> Iterator[Page]:
 
 @contextmanager
 def recorded_run(
-    store: StateStore, adapter: CrmAdapter, kind: RunKind, now: datetime, dry_run: bool
+    store: StateStore,
+    adapter: CrmAdapter,
+    kind: RunKind,
+    now: datetime,
+    dry_run: bool,
+    version: str | None = None,
 ) -> Iterator[RunSummary]:
     """Record a run in the history around the body: started, then closed `ok` or `failed`
     with its counters, API calls and error. Runs left `running` by a dead process are
@@ -340,7 +343,9 @@ def recorded_run(
     calls_before = adapter.api_calls
     summary = RunSummary()
     if not dry_run:
-        summary.run_id = store.start_run(kind, crm=adapter.kind, started_at=now)
+        summary.run_id = store.start_run(
+            kind, crm=adapter.kind, started_at=now, mapping_version=version
+        )
         crashed = store.mark_crashed(adapter.kind, before=summary.run_id)
         if crashed:
             log.warning("%d earlier run(s) had died mid-way: marked crashed", crashed)

@@ -24,7 +24,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.config import ScheduleSection, Settings
 from connector.daemon import JobRunner, Jobs, build_scheduler, run_daemon
-from connector.errors import AuthenticationError, DailyLimitExceeded, FatalSyncError
+from connector.errors import (
+    AuthenticationError,
+    DailyLimitExceeded,
+    FatalSyncError,
+    Interrupted,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -214,6 +219,47 @@ def test_stopped_runner_starts_no_job():
     assert log == []
 
 
+class FakeLock:
+    """A lock another process may hold: `free` says whether acquire would succeed."""
+
+    def __init__(self, free: bool) -> None:
+        self.free, self.held, self.acquires = free, False, 0
+
+    def acquire(self) -> bool:
+        self.acquires += 1
+        self.held = self.held or self.free
+        return self.held
+
+    def release(self) -> None:
+        self.held = False
+
+
+def test_standby_skips_jobs_until_the_lock_is_free_then_keeps_it(caplog):
+    log: list[str] = []
+    lock = FakeLock(free=False)
+    runner = JobRunner(Jobs(Recorder("sync", log), Recorder("rescore", log)), tz=BERLIN, lock=lock)
+    with caplog.at_level(logging.INFO, logger="connector.daemon"):
+        runner.run_sync()
+        runner.run_rescore()
+    assert log == [] and lock.acquires == 2
+    assert "standing by, another process holds the lock" in caplog.text
+    lock.free = True  # the holder died
+    runner.run_sync()
+    assert log == ["sync start", "sync end"] and lock.held
+    runner.run_sync()
+    assert lock.acquires == 3  # kept, not taken again for every run
+
+
+def test_interrupted_job_is_logged_as_stopped_not_failed(caplog):
+    log: list[str] = []
+    sync = Recorder("sync", log, Interrupted("stopped on request after 200 record(s)"))
+    runner = JobRunner(Jobs(sync, Recorder("rescore", log)), tz=BERLIN)
+    with caplog.at_level(logging.INFO, logger="connector.daemon"):
+        runner.run_sync()
+    assert "sync stopped: stopped on request after 200 record(s)" in caplog.text
+    assert "failed" not in caplog.text
+
+
 # -- signals ----------------------------------------------------------------------------------
 
 DAEMON = textwrap.dedent(
@@ -253,7 +299,8 @@ def test_sigterm_waits_for_the_running_sync_then_exits_0(tmp_path):
         assert proc.returncode == 0, err
         assert out == "sync end\nexit 0\n"
         assert 0.5 < time.monotonic() - started < 3
-        assert "SIGTERM: stopping after the running job" in err and "sync finished" in err
+        assert "SIGTERM: stopping at the running job's next page boundary" in err
+        assert "sync finished" in err
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -7,6 +7,7 @@ Both produce `Problem`s carrying a key path, which `lines.index_lines` turns int
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from collections.abc import Iterator
@@ -134,6 +135,13 @@ def parse_mapping(source: str, file: str = "<mapping>") -> MappingSpec:
     if problems:
         raise MappingInvalid(problems)
     return spec
+
+
+def mapping_version(path: str | FilePath) -> str:
+    """``<file stem>@<first 12 hex digits of the sha256 of the file's bytes>``: names the
+    exact model a run scored with, in the run history and on every written record."""
+    file = FilePath(path)
+    return f"{file.stem}@{hashlib.sha256(file.read_bytes()).hexdigest()[:12]}"
 
 
 def load_mapping(path: str | FilePath) -> MappingSpec:

@@ -33,6 +33,7 @@ def upgrade(engine: Engine) -> None:
     _step(engine, _needs_journal_changes, _journal_per_record)
     _step(engine, _needs_journal_state, _add_journal_state)
     _step(engine, _needs_parked_at, _add_parked_at)
+    _step(engine, _needs_mapping_version, _add_mapping_version)
     for table in (t.snapshots, t.journal):
         for index in table.indexes:
             index.create(engine, checkfirst=True)
@@ -101,3 +102,12 @@ def _add_parked_at(conn: Connection) -> None:
     """``dead_letters.parked_at``: letters that used up their attempts."""
     ddl = t.dead_letters.c.parked_at.type.compile(dialect=conn.dialect)
     conn.execute(text(f"ALTER TABLE dead_letters ADD COLUMN parked_at {ddl}"))
+
+
+def _needs_mapping_version(conn: Connection) -> bool:
+    return "mapping_version" not in _columns(conn, "runs")
+
+
+def _add_mapping_version(conn: Connection) -> None:
+    """``runs.mapping_version``: the model each run scored with."""
+    conn.execute(text("ALTER TABLE runs ADD COLUMN mapping_version VARCHAR(160)"))

@@ -126,6 +126,7 @@ def run(row: Row[Any]) -> Run:
         counts=t.loads(row.counts),
         api_calls=row.api_calls,
         error=row.error,
+        mapping_version=row.mapping_version,
     )
 
 

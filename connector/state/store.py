@@ -124,6 +124,13 @@ class StateStore:
             value = conn.execute(query).scalar_one_or_none()
         return None if value is None else Watermark(field, value, lookback)
 
+    def sync_watermarks(self, crm: str) -> list[Watermark]:
+        """Every object's pull cursor of one CRM (for ``status``)."""
+        w = t.watermarks.c
+        query = select(w.field, w.value).where(w.crm == crm, ~w.field.startswith("mqlsync:"))
+        with self.engine.connect() as conn:
+            return [Watermark(f, v) for f, v in conn.execute(query)]
+
     def save_watermark(
         self, crm: str, obj: str, watermark: Watermark, *, conn: Connection | None = None
     ) -> None:
@@ -155,7 +162,12 @@ class StateStore:
     # --- runs ------------------------------------------------------------------------
 
     def start_run(
-        self, kind: RunKind, *, crm: str | None = None, started_at: datetime | None = None
+        self,
+        kind: RunKind,
+        *,
+        crm: str | None = None,
+        started_at: datetime | None = None,
+        mapping_version: str | None = None,
     ) -> int:
         """Record a run as ``running`` and return its id."""
         started = require_aware(started_at, "started_at") if started_at else _now()
@@ -168,6 +180,7 @@ class StateStore:
                     status="running",
                     counts="{}",
                     api_calls=0,
+                    mapping_version=mapping_version,
                 )
             )
         return conv.new_id(result)
@@ -503,21 +516,22 @@ class StateStore:
                 return
             last_id = page[-1].id
 
-    def journal_for_run(self, run_id: int, *, batch: int = 5_000) -> Iterator[JournalEntry]:
-        """The run's field changes in the order they were written, streamed.
+    def journal_for_run(
+        self, run_id: int, *, batch: int = 5_000, newest_first: bool = False
+    ) -> Iterator[JournalEntry]:
+        """The run's field changes in the order they were written (or the reverse, for
+        undo), streamed; a record's fields come together.
 
         Rows settled ``failed`` (the CRM never took them) are left out; rows still
         ``pending`` are kept, because their write may have landed."""
         j = t.journal.c
         columns = (j.id, j.crm, j.object, j.record_id, j.changes)
-        last_id = 0
+        last_id: int | None = None
         while True:
-            query = (
-                select(*columns)
-                .where(j.run_id == run_id, j.id > last_id, j.state != "failed")
-                .order_by(j.id)
-                .limit(batch)
-            )
+            query = select(*columns).where(j.run_id == run_id, j.state != "failed")
+            if last_id is not None:
+                query = query.where(j.id < last_id if newest_first else j.id > last_id)
+            query = query.order_by(j.id.desc() if newest_first else j.id).limit(batch)
             with self.engine.connect() as conn:
                 page = conn.execute(query).all()
             for _, crm, obj, record_id, changes in page:

@@ -165,6 +165,7 @@ runs = Table(
     Column("counts", Text, nullable=False, default="{}"),  # JSON: pulled/scored/written/…
     Column("api_calls", Integer, nullable=False, default=0),
     Column("error", Text),
+    Column("mapping_version", String(160)),  # <stem>@<hex12> of the mapping it scored with
 )
 
 journal = Table(

@@ -137,6 +137,8 @@ class Run:
     counts: dict[str, int] = field(default_factory=dict)
     api_calls: int = 0
     error: str | None = None
+    mapping_version: str | None = None
+    """``<mapping stem>@<12 hex of its sha256>``: which model the run scored with."""
 
     @property
     def duration(self) -> timedelta | None:

@@ -309,11 +309,16 @@ class HubSpotAdapter:
         if not inputs:
             return {}
         api = self.calls.client.crm.contacts.batch_api
-        res = self.calls.call(
-            "update contacts",
-            api.update,
-            batch_input_simple_public_object_batch_input={"inputs": inputs},
-        )
+        try:
+            res = self.calls.call(
+                "update contacts",
+                api.update,
+                batch_input_simple_public_object_batch_input={"inputs": inputs},
+            )
+        except FatalSyncError as exc:
+            if getattr(exc.__cause__, "status", None) != 400:
+                raise
+            return self._isolate(inputs, verify, str(exc))
         outcomes: dict[str, Outcome] = {}
         for result in res.results or ():
             rid = str(result.id)
@@ -349,3 +354,15 @@ class HubSpotAdapter:
                 str(item["id"]), Outcome(str(item["id"]), "no result for this input", True)
             )
         return outcomes
+
+    def _isolate(
+        self, inputs: list[dict[str, Any]], verify: Mapping[str, str] | None, error: str
+    ) -> dict[str, Outcome]:
+        """A whole batch answered 400 (one bad input spoils it): write the halves apart until
+        the bad inputs stand alone and fail on their own, so the rest is still written."""
+        if len(inputs) == 1:
+            rid = str(inputs[0]["id"])
+            return {rid: Outcome(rid, error, retriable=False)}
+        half = len(inputs) // 2
+        log.warning("batch of %d answered 400: writing it in halves", len(inputs))
+        return {**self._update(inputs[:half], verify), **self._update(inputs[half:], verify)}
