@@ -40,7 +40,7 @@ from connector.crm.base import (
     Outcome,
     Page,
     Patch,
-    Pulled,
+    Rejected,
     Value,
 )
 from connector.crm.values import changed_fields, format_instant, normalise, parse_instant
@@ -154,6 +154,7 @@ class RunSummary:
     sla_tasks: int = 0
     dropped: int = 0
     settled: int = 0
+    rejected: int = 0
     api_calls: int = 0
     seconds: float = 0.0
     routes: Counter[str] = field(default_factory=Counter)
@@ -195,6 +196,7 @@ class RunSummary:
             "sla_tasks": self.sla_tasks,
             "dropped": self.dropped,
             "settled": self.settled,
+            "rejected": self.rejected,
         }
 
 
@@ -288,7 +290,7 @@ class Sync:
         retried = self.adapter.read(obj, retry, now) if retry else iter(())
         pulled = without(self.adapter.pull(obj, watermark.since, now, self._previous(obj)), retry)
         pages = itertools.chain(retried, pulled)
-        scored = (self._score_page(obj, page.items, now, summary) for page in pages)
+        scored = (self._score_page(obj, page, now, summary) for page in pages)
         write_or_plan(writer, scored, options, summary)
         if options.dry_run:
             return
@@ -296,9 +298,10 @@ class Sync:
         # search-index lag and clock skew below it), so the cursor moves to the start.
         self.store.save_watermark(self.adapter.kind, obj, watermark.advance(now, now))
 
-    def _score_page(
-        self, obj: str, items: list[Pulled], now: datetime, summary: RunSummary
-    ) -> list[Scored]:
+    def _score_page(self, obj: str, page: Page, now: datetime, summary: RunSummary) -> list[Scored]:
+        if page.rejected:
+            self._reject(obj, page.rejected, summary)
+        items = page.items
         snaps = self.store.get_snapshots(self.adapter.kind, obj, [i.record.id for i in items])
         out = []
         for item in items:
@@ -313,6 +316,19 @@ class Sync:
             summary.count(result, decision, patch)
         return out
 
+    def _reject(self, obj: str, rejected: list[Rejected], summary: RunSummary) -> None:
+        """Report records whose CRM data could not be read; keep each as a dead letter
+        (shown in `status`, retried by id until parked) so none is silently dropped."""
+        kind = self.adapter.kind
+        with self.store.transaction() as conn:
+            for bad in rejected:
+                log.warning("%s %s skipped: %s", obj, bad.record_id, bad.reason)
+                self.store.dead_letter(
+                    summary.run_id, kind, obj, bad.record_id, None, bad.reason, 1,
+                    max_attempts=self.max_attempts, conn=conn,
+                )  # fmt: skip
+        summary.rejected += len(rejected)
+
 
 def without(pages: Iterable[Page], ids: Sequence[str]) -> Iterator[Page]:
     """`pages` without the records whose id is in `ids` (already handled this run)."""
@@ -322,8 +338,9 @@ def without(pages: Iterable[Page], ids: Sequence[str]) -> Iterator[Page]:
     skip = set(ids)
     for page in pages:
         items = [i for i in page.items if i.record.id not in skip]
-        if items:
-            yield Page(items)
+        rejected = [r for r in page.rejected if r.record_id not in skip]
+        if items or rejected:
+            yield Page(items, rejected)
 
 
 @contextmanager

@@ -60,10 +60,22 @@ class Current:
 
 
 @dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record the adapter could not turn into a canonical record, and why (in words a
+    RevOps user can act on: which field, what was wrong)."""
+
+    record_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """A page of pulled records; the sync commits state once per page."""
 
     items: list[Pulled]
+    rejected: list[Rejected] = field(default_factory=list)
+    """Records of this page left out because their CRM data could not be read; the sync
+    reports each and keeps it as a dead letter, and syncs the rest."""
 
 
 @dataclass(frozen=True, slots=True)
