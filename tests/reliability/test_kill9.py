@@ -1,0 +1,194 @@
+"""kill -9 at seeded points of a multi-batch sync: the restart ends where an uninterrupted
+run would have, and no CRM field is ever written with two different values.
+
+The sync runs in a child process against the sandbox served by this one. The sandbox
+kills the child with SIGKILL when it applies the n-th contact write: either after letting
+that request finish (the CRM took the batch, the client died before its state commit) or
+instead of it (the client died between batches, or between the clear and the set of a
+move back, with part of a batch applied). The same sync is then run again here, with the
+clock an hour later, and the CRM compared with a run that was never interrupted: every
+field equal, except that a record the killed run never wrote carries the restart's time
+in its time fields. A time the killed run did write is never written again with the
+restart's (the two-values check), so mql_at and recycled_at are never re-stamped.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
+from connector.crm.values import format_instant, parse_instant
+from connector.mapping.loader import load_mapping
+from connector.ratelimit import RateLimiter
+from connector.sandbox.hubspot import HubSpotSandbox
+from connector.scoring import compile_mapping
+from connector.state import StateStore
+from connector.sync import Sync
+from tests.conftest import MAPPINGS
+
+CONTACTS = 300
+SEED = 11
+POINTS = 20
+DATA_AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+T0 = DATA_AT + timedelta(hours=1)
+RESTART = T0 + timedelta(hours=1)
+TIMES = {"mqlsync_scored_at", "mqlsync_mql_at", "mqlsync_recycled_at"}
+FIELDS = (
+    "lifecyclestage", "mqlsync_fit", "mqlsync_engagement", "mqlsync_score", "mqlsync_grade",
+    "mqlsync_route", "mqlsync_temperature", "mqlsync_reasons", "mqlsync_scored_at",
+    "mqlsync_mql_at", "mqlsync_recycle_reason", "mqlsync_recycled_at", "mqlsync_sla",
+)  # fmt: skip
+
+pytestmark = pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="needs fork()"
+)
+
+
+def sync_once(base_url: str, token: str, db: str, at: datetime = T0) -> None:
+    """One sync at `at` (T0 for the child, RESTART for the restart)."""
+    spec = load_mapping(MAPPINGS / "b2b-saas.toml")
+    calls = HubSpotCalls(
+        token, base_url=base_url, timeout=10, limiter=RateLimiter(100_000, 10.0),
+        attempts=3, max_wait=0.05,
+    )  # fmt: skip
+    adapter = HubSpotAdapter(calls, spec)
+    with StateStore.open(f"sqlite:///{db}") as store:
+        Sync(adapter, compile_mapping(spec), store, clock=lambda: at).run()
+
+
+def _child(base_url: str, token: str, db: str) -> None:
+    sync_once(base_url, token, db)
+    os._exit(0)
+
+
+@dataclass
+class Killer:
+    """Counts contact writes the sandbox applies; kills the child at the n-th."""
+
+    at: int | None = None
+    before: bool = False
+    pid: int | None = None
+    fired: bool = False
+    applied: int = 0
+    values: dict[tuple[int, str], set[str | None]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
+
+    def install(self, sandbox: HubSpotSandbox) -> None:
+        apply: Callable[..., bool] = sandbox.store.apply
+
+        def hooked(table: Any, row: int, values: dict[str, str | None]) -> bool:
+            if table.object_type == "contacts":
+                self.applied += 1
+                if self.at == self.applied and self.pid and not self.fired:
+                    self.fired = True
+                    os.kill(self.pid, signal.SIGKILL)
+                    if self.before:
+                        raise RuntimeError("client killed before this write")
+                for name, value in values.items():
+                    if not (name == "lifecyclestage" and value is None):  # a clear's first half
+                        self.values[(row, name)].add(value)
+            return apply(table, row, values)
+
+        sandbox.store.apply = hooked  # type: ignore[method-assign]
+
+
+@contextmanager
+def sandbox() -> Iterator[HubSpotSandbox]:
+    with HubSpotSandbox(contacts=CONTACTS, seed=SEED, now=DATA_AT) as sb:
+        yield sb
+
+
+def crm_state(sb: HubSpotSandbox) -> dict[str, tuple[str | None, ...]]:
+    table = sb.store.tables["contacts"]
+    return {
+        table.id_of(row): tuple(table.value(row, name) for name in FIELDS)
+        for row in range(table.size)
+    }
+
+
+def provision(sb: HubSpotSandbox) -> None:
+    spec = load_mapping(MAPPINGS / "b2b-saas.toml")
+    calls = HubSpotCalls(sb.token, base_url=sb.base_url, limiter=RateLimiter(100_000, 10.0))
+    HubSpotAdapter(calls, spec).provision()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], int]:
+    """The CRM after an uninterrupted sync, and how many contact writes it made."""
+    db = tmp_path_factory.mktemp("reference") / "state.db"
+    with sandbox() as sb:
+        provision(sb)
+        killer = Killer()
+        killer.install(sb)
+        sync_once(sb.base_url, sb.token, str(db))
+        assert all(len(v) == 1 for v in killer.values.values())
+        return crm_state(sb), killer.applied
+
+
+def _later(value: str | None) -> str | None:
+    at = parse_instant(value)
+    return None if at is None else format_instant(at + (RESTART - T0))
+
+
+def same_but_later(got: tuple[str | None, ...], expected: tuple[str | None, ...]) -> bool:
+    """Equal, except that time fields may all carry the restart's time instead (a record
+    the killed run had not written yet)."""
+    times = [i for i, name in enumerate(FIELDS) if name in TIMES]
+    if any(g != e for i, (g, e) in enumerate(zip(got, expected, strict=True)) if i not in times):
+        return False
+    as_is = all(got[i] == expected[i] for i in times)
+    shifted = all(got[i] == _later(expected[i]) for i in times)
+    return as_is or shifted
+
+
+def kill_points() -> list[tuple[float, bool]]:
+    rng = random.Random(20261204)
+    return [(rng.random(), rng.random() < 0.5) for _ in range(POINTS)]
+
+
+@pytest.mark.parametrize(("where", "before"), kill_points())
+def test_kill9_then_restart_equals_an_uninterrupted_run(
+    where: float, before: bool, reference: tuple[dict[str, Any], int], tmp_path: Path
+) -> None:
+    expected, writes = reference
+    assert writes > 2 * 100, "the reference run should span several batches"
+    db = tmp_path / "state.db"
+    with sandbox() as sb:
+        provision(sb)
+        killer = Killer(at=1 + int(where * (writes - 1)), before=before)
+        killer.install(sb)
+        child = multiprocessing.get_context("fork").Process(
+            target=_child, args=(sb.base_url, sb.token, str(db))
+        )
+        child.start()
+        killer.pid = child.pid
+        child.join(60)
+        assert killer.fired and child.exitcode == -signal.SIGKILL
+
+        sync_once(sb.base_url, sb.token, str(db), RESTART)
+
+        got = crm_state(sb)
+        diff = {
+            rid: (got[rid], expected[rid])
+            for rid in expected
+            if not same_but_later(got[rid], expected[rid])
+        }
+        assert not diff, f"{len(diff)} contact(s) differ from the uninterrupted run"
+        twice = {k: v for k, v in killer.values.items() if len(v) > 1}
+        assert not twice, f"fields written with two different values: {twice}"
+        with StateStore.open(f"sqlite:///{db}") as store:
+            statuses = [run.status for run in store.recent_runs(5)]
+        assert statuses == ["ok", "crashed"]
