@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Self
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from ..errors import LockHeld
 
@@ -73,6 +74,8 @@ class AccountLock:
             try:
                 self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
                 self._conn.commit()
+            except DBAPIError:
+                pass  # the session is gone, and the lock with it
             finally:
                 self._conn.close()
                 self._conn = None
