@@ -33,7 +33,7 @@ from connector.crm.values import format_instant, normalise
 from connector.errors import MqlsyncError
 from connector.lifecycle import Decision
 from connector.scoring import ScoreResult
-from connector.state import JournalRecord, Snapshot, StateStore
+from connector.state import JournalRecord, PendingBreach, Snapshot, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,18 @@ def new_breach(item: Scored) -> SlaBreach | None:
     )
 
 
+TASK_BATCH = 100
+"""Breaches per task request (the CRMs' batch create limit)."""
+
+
+def _stored(kind: str, obj: str, b: SlaBreach) -> PendingBreach:
+    return PendingBreach(kind, obj, b.record_id, b.key, b.owner, b.breached, b.mql_at, b.reasons)
+
+
+def _crm(b: PendingBreach) -> SlaBreach:
+    return SlaBreach(b.record_id, b.owner, b.breached, b.mql_at, b.reasons)
+
+
 @dataclass(slots=True)
 class WriteTally:
     """Counts and times a writer accumulates for the run summary and the watermark."""
@@ -178,7 +190,6 @@ class BatchWriter:
         """Ask the CRM for an owner task when a written SLA state gains a breached window."""
         self.max_attempts = max_attempts
         """Dead-letter attempts after which a record is parked (None = never)."""
-        self._breaches: list[SlaBreach] = []
         self.tally = WriteTally()
         self._waiting: dict[str, Scored] = {}
         self._queues: dict[bool, list[Patch]] = {False: [], True: []}
@@ -202,17 +213,35 @@ class BatchWriter:
                 del queue[:size]
                 self._send(batch)
         self._commit()
-        if final and self._breaches:
+        if final and self.sla_tasks:
             self._notify()
 
     def _notify(self) -> None:
-        breaches, self._breaches = self._breaches, []
-        try:
-            self.tally.sla_tasks += self.adapter.notify_sla_breaches(
-                self.obj, breaches, now=self.now
-            )
-        except MqlsyncError as exc:  # the scores are written; a missing task is not fatal
-            log.warning("could not create %d SLA task(s): %s", len(breaches), exc)
+        """Create the tasks of every breach still owed one (this run's and any an earlier
+        run could not finish), ≤ 100 a request. A breach is marked ``sent`` before its
+        request and ``done`` after; a ``sent`` one is first looked up in the CRM, so a
+        request whose answer was lost (a crash, a timeout) never makes a second task."""
+        kind = self.adapter.kind
+        owed = self.store.open_breaches(kind, self.obj)
+        uncertain = [b for b in owed if b.state == "sent"]
+        if uncertain:
+            present = self.adapter.sla_tasks_present(self.obj, [_crm(b) for b in uncertain])
+            self.store.mark_breaches([b.id for b in uncertain if b.key in present and b.id], "done")
+            owed = [b for b in owed if b.key not in present]
+        for start in range(0, len(owed), TASK_BATCH):
+            chunk = owed[start : start + TASK_BATCH]
+            ids = [b.id for b in chunk if b.id is not None]
+            self.store.mark_breaches(ids, "sent")
+            try:
+                created = self.adapter.notify_sla_breaches(
+                    self.obj, [_crm(b) for b in chunk], now=self.now
+                )
+            except MqlsyncError as exc:  # kept as sent: the next run looks, then retries
+                log.warning("could not create %d SLA task(s), retried next run: %s",
+                            len(chunk), exc)  # fmt: skip
+                return
+            self.store.mark_breaches(ids, "done")
+            self.tally.sla_tasks += created
 
     def _send(self, batch: list[Patch]) -> None:
         batch = self._guard(batch)
@@ -288,6 +317,7 @@ class BatchWriter:
         snapshots: list[Snapshot] = []
         applied: list[str] = []
         failed: list[str] = []
+        breaches: list[PendingBreach] = []
         kind = self.adapter.kind
         done: list[tuple[Scored, Outcome | None]] = []
         for rid, item in list(self._waiting.items()):
@@ -308,7 +338,7 @@ class BatchWriter:
                 applied.append(rid)
                 breach = new_breach(item) if self.sla_tasks else None
                 if breach is not None:
-                    self._breaches.append(breach)
+                    breaches.append(_stored(kind, self.obj, breach))
             snapshots.append(
                 snapshot_of(
                     kind, self.obj, item, self.now, modified, with_record=not self.keep_records
@@ -320,6 +350,7 @@ class BatchWriter:
                     self.store.update_snapshots(snapshots, conn=conn)
                 else:
                     self.store.upsert_snapshots(snapshots, conn=conn)
+                self.store.queue_breaches(breaches, conn=conn)
                 if self.run_id is not None and applied:
                     self.store.settle(self.run_id, kind, self.obj, applied, "applied", conn=conn)
                 if self.run_id is not None and failed:

@@ -8,6 +8,7 @@ each adapter maps them onto its CRM's names and formats.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -126,6 +127,13 @@ class SlaBreach:
     reasons: str
     """The written top score reasons."""
 
+    @property
+    def key(self) -> str:
+        """Names this breach (record, MQL time, windows): written into the task so a task
+        whose creation was cut short can be found instead of created twice."""
+        text = f"{self.record_id}|{self.mql_at.isoformat()}|{','.join(self.breached)}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
 
 class CrmAdapter(Protocol):
     """A CRM as the sync loop sees it (HubSpot, Salesforce, or their sandboxes)."""
@@ -184,7 +192,13 @@ class CrmAdapter(Protocol):
         """Create one follow-up task per breach for the record's owner; returns tasks created.
 
         Only for the mapping's opt-in `sla.create_task_on_breach`. Not idempotent: pass each
-        breach once (when a window is first exceeded), not on every sync that still sees it.
-        `now` (the sync's clock; default the wall clock) is the tasks' due time.
+        breach once (when a window is first exceeded), not on every sync that still sees it;
+        each task carries the breach's `key`. `now` (the sync's clock; default the wall
+        clock) is the tasks' due time.
         """
+        ...
+
+    def sla_tasks_present(self, obj: str, breaches: Sequence[SlaBreach]) -> set[str]:
+        """Keys of the breaches that already have their task in the CRM (a creation whose
+        answer was lost, e.g. to a crash, may have landed)."""
         ...

@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy import CursorResult, Row
 
 from . import tables as t
-from .values import DeadLetter, JournalRecord, Run, Snapshot
+from .values import DeadLetter, JournalRecord, PendingBreach, Run, Snapshot
 
 __all__ = [
     "SNAPSHOT_COLUMNS",
+    "breach",
     "dead_letter",
     "journal_insert_sql",
     "journal_row",
@@ -143,6 +144,21 @@ def dead_letter(row: Row[Any]) -> DeadLetter:
         created_at=row.created_at,
         resolved_at=row.resolved_at,
         parked_at=row.parked_at,
+    )
+
+
+def breach(row: Row[Any]) -> PendingBreach:
+    return PendingBreach(
+        crm=row.crm,
+        obj=row.object,
+        record_id=row.record_id,
+        key=row.key,
+        owner=row.owner,
+        breached=tuple(w for w in row.breached.split(",") if w),
+        mql_at=row.mql_at,
+        reasons=row.reasons,
+        state=row.state,
+        id=int(row.id),
     )
 
 

@@ -34,10 +34,12 @@ from . import tables as t
 from .engine import IMMEDIATE, make_engine
 from .migrate import upgrade
 from .values import (
+    BreachState,
     DeadLetter,
     JournalEntry,
     JournalRecord,
     JournalState,
+    PendingBreach,
     PendingWrite,
     Run,
     RunKind,
@@ -639,3 +641,52 @@ class StateStore:
                 .values(resolved_at=at)
             )
             return bool(result.rowcount)
+
+    # --- SLA breaches ----------------------------------------------------------------
+
+    def queue_breaches(
+        self, breaches: Iterable[PendingBreach], *, conn: Connection | None = None
+    ) -> int:
+        """Keep breaches until their task exists; one already queued (same key) is left
+        as it is. Join the transaction that records the write showing the breach, so a
+        breach is never seen as old without its task being owed."""
+        rows = [
+            {
+                "crm": b.crm, "object": b.obj, "record_id": b.record_id, "key": b.key,
+                "owner": b.owner, "breached": ",".join(b.breached), "mql_at": b.mql_at,
+                "reasons": b.reasons, "state": "pending", "created_at": _now(),
+            }
+            for b in breaches
+        ]  # fmt: skip
+        if not rows:
+            return 0
+        dialect_insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+        stmt = dialect_insert(t.sla_breaches).on_conflict_do_nothing(
+            index_elements=["crm", "object", "key"]
+        )
+        with self._conn(conn) as c:
+            c.execute(stmt, rows)
+        return len(rows)
+
+    def open_breaches(self, crm: str, obj: str, *, limit: int = 1_000) -> list[PendingBreach]:
+        """Breaches whose task is not confirmed yet (pending or sent), oldest first."""
+        b = t.sla_breaches.c
+        query = (
+            select(t.sla_breaches)
+            .where(b.crm == crm, b.object == obj, b.state != "done")
+            .order_by(b.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [conv.breach(row) for row in conn.execute(query)]
+
+    def mark_breaches(self, ids: Sequence[int], state: BreachState) -> None:
+        """Move breaches to ``state`` (``done`` stamps the time)."""
+        b = t.sla_breaches.c
+        values: dict[str, Any] = {"state": state}
+        if state == "done":
+            values["done_at"] = _now()
+        with self._writer.begin() as conn:
+            for start in range(0, len(ids), IN_CHUNK):
+                chunk = list(ids[start : start + IN_CHUNK])
+                conn.execute(update(t.sla_breaches).where(b.id.in_(chunk)).values(**values))

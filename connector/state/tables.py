@@ -34,6 +34,7 @@ __all__ = [
     "loads",
     "metadata",
     "runs",
+    "sla_breaches",
     "snapshots",
     "watermarks",
 ]
@@ -216,4 +217,26 @@ Index(
     unique=True,
     sqlite_where=_open,
     postgresql_where=_open,
+)
+
+# SLA breaches waiting for their follow-up task (see connector.state.values.PendingBreach).
+sla_breaches = Table(
+    "sla_breaches",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("crm", _CRM, nullable=False),
+    Column("object", _OBJ, nullable=False),
+    Column("record_id", _ID, nullable=False),
+    Column("key", String(32), nullable=False),
+    Column("owner", String(255)),
+    Column("breached", String(255), nullable=False),  # comma-separated windows
+    Column("mql_at", UtcDateTime(), nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("done_at", UtcDateTime()),
+    Index("uq_sla_breaches_key", "crm", "object", "key", unique=True),
+    Index("ix_sla_breaches_open", "crm", "object", "state", "id"),
 )

@@ -210,3 +210,25 @@ class DeadLetter:
     resolved_at: datetime | None = None
     parked_at: datetime | None = None
     """Set once the letter used up its attempts: no longer retried, shown in ``status``."""
+
+
+BreachState = Literal["pending", "sent", "done"]
+"""An SLA breach is stored ``pending`` with the write that records it, marked ``sent``
+just before its task is requested and ``done`` once the CRM confirms the task; a ``sent``
+one (the answer was lost) is looked up in the CRM before it is requested again."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBreach:
+    """An SLA breach whose follow-up task is not known to exist yet."""
+
+    crm: str
+    obj: str
+    record_id: str
+    key: str
+    owner: str | None
+    breached: tuple[str, ...]
+    mql_at: datetime
+    reasons: str
+    state: BreachState = "pending"
+    id: int | None = None

@@ -29,9 +29,11 @@ from typing import Any
 import pytest
 
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
+from connector.crm.hubspot.tasks import REF
 from connector.crm.values import format_instant, parse_instant
-from connector.mapping.loader import load_mapping
+from connector.mapping.loader import load_mapping, parse_mapping
 from connector.ratelimit import RateLimiter
+from connector.rescore import Rescore
 from connector.sandbox.hubspot import HubSpotSandbox
 from connector.scoring import compile_mapping
 from connector.state import StateStore
@@ -73,6 +75,29 @@ def _child(base_url: str, token: str, db: str) -> None:
     os._exit(0)
 
 
+TASKS_MAPPING = (MAPPINGS / "b2b-saas.toml").read_text() + (
+    "\n[lifecycle.sla]\ncreate_task_on_breach = true\n"
+)
+DAY_LATER = T0 + timedelta(hours=25)
+
+
+def rescore_with_tasks(base_url: str, token: str, db: str) -> None:
+    """The rescore a day later: every untouched MQL breached its SLA and is owed a task."""
+    spec = parse_mapping(TASKS_MAPPING, "with-tasks.toml")
+    calls = HubSpotCalls(
+        token, base_url=base_url, timeout=10, limiter=RateLimiter(100_000, 10.0),
+        attempts=3, max_wait=0.05,
+    )  # fmt: skip
+    adapter = HubSpotAdapter(calls, spec)
+    with StateStore.open(f"sqlite:///{db}") as store:
+        Rescore(adapter, compile_mapping(spec), store, clock=lambda: DAY_LATER).run()
+
+
+def _rescore_child(base_url: str, token: str, db: str) -> None:
+    rescore_with_tasks(base_url, token, db)
+    os._exit(0)
+
+
 @dataclass
 class Killer:
     """Counts contact writes the sandbox applies; kills the child at the n-th."""
@@ -103,6 +128,22 @@ class Killer:
             return apply(table, row, values)
 
         sandbox.store.apply = hooked  # type: ignore[method-assign]
+
+    def install_tasks(self, sandbox: HubSpotSandbox) -> None:
+        """Count task creations instead (SLA follow-up tasks)."""
+        create: Callable[..., int] = sandbox.store.create_engagement
+
+        def hooked(kind: str, contact_row: int | None, values: Any) -> int:
+            if kind == "tasks":
+                self.applied += 1
+                if self.at == self.applied and self.pid and not self.fired:
+                    self.fired = True
+                    os.kill(self.pid, signal.SIGKILL)
+                    if self.before:
+                        raise RuntimeError("client killed before this task")
+            return create(kind, contact_row, values)
+
+        sandbox.store.create_engagement = hooked  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -192,3 +233,52 @@ def test_kill9_then_restart_equals_an_uninterrupted_run(
         with StateStore.open(f"sqlite:///{db}") as store:
             statuses = [run.status for run in store.recent_runs(5)]
         assert statuses == ["ok", "crashed"]
+
+
+def sla_tasks(sb: HubSpotSandbox) -> dict[str, int]:
+    """Contact id → SLA tasks mqlsync created on it."""
+    contacts, tasks = sb.store.tables["contacts"], sb.store.tables["tasks"]
+    out: dict[str, int] = {}
+    for row in range(contacts.size):
+        for task_id in sb.store.associated("contacts", "tasks", row):
+            task_row = tasks.row_of(task_id)
+            body = tasks.value(task_row, "hs_task_body") if task_row is not None else ""
+            if body and REF in body:
+                out[contacts.id_of(row)] = out.get(contacts.id_of(row), 0) + 1
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference_tasks(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, int], int]:
+    """The SLA tasks after an uninterrupted sync and rescore, and how many were created."""
+    db = tmp_path_factory.mktemp("reference-tasks") / "state.db"
+    with sandbox() as sb:
+        provision(sb)
+        sync_once(sb.base_url, sb.token, str(db))
+        rescore_with_tasks(sb.base_url, sb.token, str(db))
+        tasks = sla_tasks(sb)
+        assert tasks and set(tasks.values()) == {1}
+        return tasks, sum(tasks.values())
+
+
+@pytest.mark.parametrize(("where", "before"), [(0.0, True), (0.0, False), (0.99, False)])
+def test_kill9_during_sla_task_creation_leaves_one_task_per_breach(
+    where: float, before: bool, reference_tasks: tuple[dict[str, int], int], tmp_path: Path
+) -> None:
+    expected, count = reference_tasks
+    db = tmp_path / "state.db"
+    with sandbox() as sb:
+        provision(sb)
+        sync_once(sb.base_url, sb.token, str(db))
+        killer = Killer(at=1 + int(where * (count - 1)), before=before)
+        killer.install_tasks(sb)
+        child = multiprocessing.get_context("fork").Process(
+            target=_rescore_child, args=(sb.base_url, sb.token, str(db))
+        )
+        child.start()
+        killer.pid = child.pid
+        child.join(60)
+        assert killer.fired and child.exitcode == -signal.SIGKILL
+
+        rescore_with_tasks(sb.base_url, sb.token, str(db))  # the restart
+        assert sla_tasks(sb) == expected

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence, Set
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,14 +17,22 @@ from connector.crm.base import (
     Previous,
     ProvisionReport,
     Pulled,
+    Rejected,
     SlaBreach,
     Value,
 )
 from connector.crm.hubspot.accounts import accounts_for
 from connector.crm.hubspot.activities import (
+    BadTime,
+    NaiveTime,
+    Problems,
+    clean_text,
+    clean_value,
     engagement_activities,
+    hubspot_time,
     rollup_activities,
     rollup_properties,
+    shown,
 )
 from connector.crm.hubspot.client import HubSpotCalls
 from connector.crm.hubspot.fields import (
@@ -35,13 +44,43 @@ from connector.crm.hubspot.fields import (
     property_specs,
 )
 from connector.crm.hubspot.search import ContactSearch, changed_since
-from connector.crm.hubspot.tasks import SlaTask, create_sla_tasks
+from connector.crm.hubspot.tasks import SlaTask, create_sla_tasks, tasks_present
 from connector.crm.values import normalise, parse_instant
-from connector.errors import FatalSyncError
+from connector.errors import FatalSyncError, redact
 from connector.mapping.schema import MappingSpec
 from connector.records import LeadRecord
 
 log = logging.getLogger(__name__)
+
+_OPTIONS = {STAGE_PROPERTY: ("a lifecycle stage", 32), "hs_lead_status": ("a lead status", 255)}
+"""Enumerations mqlsync acts on, and the longest value believable for each. HubSpot's own
+values (custom stages' are numeric ids) are far shorter; the state store keeps a stage in
+32 characters and the lead status recorded at promotion in 255."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class MalformedContact(FatalSyncError):
+    """A contact whose HubSpot data cannot become a canonical record (§2), and why.
+
+    `pull` and `read` put such a contact into `Page.rejected` (the sync reports it and
+    keeps it as a dead letter) and go on with the rest; `peek`, which has nowhere to
+    reject a record to, stops as before.
+    """
+
+    def __init__(self, record_id: str, reason: str) -> None:
+        self.record_id = record_id
+        self.reason = redact(reason)
+        super().__init__(f"contact {record_id}: {reason}")
+
+
+def _contact_id(contact: Any) -> str:
+    raw = getattr(contact, "id", None)
+    return "" if raw is None else str(raw)
+
+
+def _properties(contact: Any) -> Mapping[str, Any]:
+    props = getattr(contact, "properties", None)
+    return props if isinstance(props, Mapping) else {}
 
 
 def _uses_account(spec: MappingSpec) -> bool:
@@ -51,6 +90,12 @@ def _uses_account(spec: MappingSpec) -> bool:
         return any(walk(c) for c in (cond.any or cond.all or ()))
 
     return any(walk(r) for r in (*spec.rules, *spec.gates))
+
+
+def _task(breach: SlaBreach) -> SlaTask:
+    return SlaTask(
+        breach.record_id, breach.owner, breach.breached, breach.mql_at, breach.reasons, breach.key
+    )
 
 
 class HubSpotAdapter:
@@ -156,17 +201,26 @@ class HubSpotAdapter:
         now: datetime,
         previous: Previous | None = None,
     ) -> Iterator[Page]:
-        """Stream contacts modified at or after `since`, in pages of `page_size`."""
+        """Stream contacts modified at or after `since`, in pages of `page_size`.
+
+        A contact the search returns twice is used once, as first seen: within a block of
+        `activity_block` contacts, and against the block before. That covers how a search
+        repeats a record (one matching anew mid-pull shifts the offsets by one, so the
+        record at a page boundary comes again on the next page) without keeping every id
+        of a million-contact pull in memory.
+        """
         groups = changed_since(since)
         search = ContactSearch(self.calls, groups, self._search_properties(), self.page_size)
         block: list[Any] = []
+        before: set[str] = set()
         for results in search.pages():
             block.extend(results)
             if len(block) >= self.activity_block:
-                yield from self._pages(block, previous, now)
+                yield from self._pages(block, previous, now, before)
+                before = {_contact_id(c) for c in block}
                 block = []
         if block:
-            yield from self._pages(block, previous, now)
+            yield from self._pages(block, previous, now, before)
 
     def read(self, obj: str, ids: Sequence[str], now: datetime) -> Iterator[Page]:
         """Batch-read specific contacts (≤ 100 a call) with their activities."""
@@ -195,55 +249,109 @@ class HubSpotAdapter:
         }
 
     def _pages(
-        self, contacts: list[Any], previous: Previous | None, now: datetime
+        self,
+        contacts: list[Any],
+        previous: Previous | None,
+        now: datetime,
+        before: Set[str] = frozenset(),
     ) -> Iterator[Page]:
-        ids = [str(c.id) for c in contacts]
-        known = previous(ids) if previous is not None else {}
-        modified = {str(c.id): self._modified(c) for c in contacts}
-        fresh = [cid for cid in ids if cid not in known or known[cid][0] != modified[cid]]
+        """A block of contacts as canonical records, in pages of `page_size`.
+
+        Total: a contact whose data cannot make a canonical record goes into the first
+        page's `rejected` with the reason, and the others are still yielded. A contact
+        seen earlier in the block, or in `before`, is skipped (the first copy counts).
+        """
+        rejected: list[Rejected] = []
+        block: dict[str, tuple[Mapping[str, Any], datetime]] = {}
+        seen: set[str] = set()
+        for contact in contacts:
+            cid = _contact_id(contact)
+            if not cid.strip():
+                log.warning("a contact without an id was skipped: it cannot be reported by id")
+                continue
+            if cid in seen or cid in before:
+                log.warning("contact %s came twice in one pull: the first copy is used", cid)
+                continue
+            seen.add(cid)
+            try:
+                block[cid] = (_properties(contact), self._modified(contact))
+            except MalformedContact as exc:
+                rejected.append(Rejected(cid, exc.reason))
+        ids = list(block)
+        known = previous(ids) if previous is not None and ids else {}
+        fresh = [cid for cid in ids if cid not in known or known[cid][0] != block[cid][1]]
+        problems = Problems()
         activities = (
             engagement_activities(
-                self.calls, fresh, self.association_batch_size, self.read_batch_size
+                self.calls, fresh, self.association_batch_size, self.read_batch_size, problems
             )
             if fresh
             else {}
         )
         accounts: dict[str, dict[str, Any]] = {}
         if self.with_account and fresh:
-            block = {str(c.id): c.properties or {} for c in contacts}
             accounts = accounts_for(
                 self.calls,
                 fresh,
-                block,
+                {cid: props for cid, (props, _) in block.items()},
                 self.engagement_dates,
                 now,
                 association_batch=self.association_batch_size,
                 read_batch=self.read_batch_size,
             )
         items = []
-        for contact in contacts:
-            cid = str(contact.id)
-            props = contact.properties or {}
+        for cid, (props, modified) in block.items():
             reuse = known.get(cid) if cid not in activities else None
-            record = self._record(cid, props, activities.get(cid, []), accounts.get(cid), reuse)
-            items.append(Pulled(record, self._current(props), modified[cid]))
-        for start in range(0, len(items), self.page_size):
-            yield Page(items[start : start + self.page_size])
+            dropped = problems.dropped.get(cid, [])
+            try:
+                if cid in problems.rejected:
+                    raise MalformedContact(cid, problems.rejected[cid])
+                engagements = activities.get(cid, [])
+                record = self._record(cid, props, engagements, accounts.get(cid), reuse, dropped)
+                current = self._current(props)
+            except MalformedContact as exc:
+                rejected.append(Rejected(cid, exc.reason))
+                continue
+            except Exception as exc:  # one odd record must not stop the sync
+                log.exception("contact %s could not be read", cid)
+                reason = f"could not be read: {type(exc).__name__}: {shown(str(exc))}"
+                rejected.append(Rejected(cid, redact(reason)))
+                continue
+            if dropped:
+                log.warning(
+                    "contact %s: %d activit%s left out: %s",
+                    cid, len(dropped), "y" if len(dropped) == 1 else "ies", "; ".join(dropped),
+                )  # fmt: skip
+            items.append(Pulled(record, current, modified))
+        for start in range(0, max(len(items), 1 if rejected else 0), self.page_size):
+            yield Page(items[start : start + self.page_size], rejected if start == 0 else [])
 
     def _modified(self, contact: Any) -> datetime:
-        props = contact.properties or {}
-        at = parse_instant(props.get(MODIFIED)) or parse_instant(contact.updated_at)
+        """The contact's last-modified time: `lastmodifieddate`, else the object's `updatedAt`
+        (the same instant; HubSpot sends both). Raises `MalformedContact` when neither is a
+        usable zoned time: without it the contact can be neither checkpointed nor guarded."""
+        cid = _contact_id(contact)
+        problem = None
+        try:
+            at = hubspot_time(_properties(contact).get(MODIFIED), MODIFIED)
+        except BadTime as exc:
+            at, problem = None, str(exc)
         if at is None:
-            raise FatalSyncError(f"contact {contact.id} has no {MODIFIED}")
+            try:
+                at = hubspot_time(getattr(contact, "updated_at", None), "updatedAt")
+            except BadTime:
+                at = None
+        if at is None:
+            raise MalformedContact(cid, problem or f"no {MODIFIED}")
         return at
 
     def canonical_stage(self, props: Mapping[str, Any]) -> str | None:
         """The canonical stage of a contact (HubSpot has no SAL: MQL + accepted status)."""
-        value = str(props.get(STAGE_PROPERTY) or "").strip().lower()
+        value = clean_text(str(props.get(STAGE_PROPERTY) or "")).strip().lower()
         if not value:
             return None
         stage = self.stage_of_value.get(value, value)
-        status = str(props.get("hs_lead_status") or "").casefold()
+        status = clean_text(str(props.get("hs_lead_status") or "")).casefold()
         if stage == "mql" and status in self.accepted:
             return "sal"  # HubSpot has no SAL stage: sales accepted by working the lead
         return stage
@@ -255,21 +363,47 @@ class HubSpotAdapter:
         engagements: list[Any],
         account: dict[str, Any] | None,
         reuse: tuple[datetime, LeadRecord] | None,
+        dropped: list[str] | None = None,
     ) -> LeadRecord:
+        """One contact as a canonical record (§2), or `MalformedContact` saying why not.
+
+        Tolerated, as §2 and §4 read them: missing properties (unknown), numbers in odd
+        strings or odd types (scoring reads numeric strings, anything else is missing),
+        long or unusual text (NUL removed, unpaired surrogates → U+FFFD, see `clean_text`),
+        rollup dates that are no date (that activity is left out, noted in `dropped`).
+        Rejected: a naive rollup date (HubSpot's are zoned, so the data is malformed), and
+        a stage or lead status no HubSpot option could hold (mqlsync moves stages on them).
+        """
+        for name, (what, longest) in _OPTIONS.items():
+            raw = props.get(name)
+            text = "" if raw is None else str(raw).strip()
+            if len(text) > longest or _CONTROL.search(text):
+                raise MalformedContact(cid, f"{name} is not {what}: {shown(raw)}")
         canonical: dict[str, Any] = {}
         for name, field in self.fields.items():
-            value = props.get(name)
+            value = clean_value(props.get(name))
             if value not in (None, ""):
                 canonical[field] = value
         canonical["lifecycle_stage"] = self.canonical_stage(props)
         if reuse is not None:
             old = reuse[1]
             return LeadRecord(cid, self.kind, "contact", canonical, old.activities, old.account)
-        activities = (*engagements, *rollup_activities(props, self.rollups))
+        try:
+            rollups = rollup_activities(props, self.rollups, dropped)
+        except NaiveTime as exc:
+            raise MalformedContact(cid, str(exc)) from None
+        activities = (*engagements, *rollups)
         return LeadRecord(cid, self.kind, "contact", canonical, activities, account)
 
     def _current(self, props: Mapping[str, Any]) -> dict[str, Value]:
-        current = {f: normalise(f, props.get(name)) for f, name in self.names.items()}
+        """mqlsync's fields as the CRM holds them, normalised. A value that cannot be one
+        (a number or date nobody could parse) reads as empty, so the next write replaces it."""
+        current: dict[str, Value] = {}
+        for f, name in self.names.items():
+            try:
+                current[f] = normalise(f, clean_value(props.get(name)))
+            except (ValueError, OverflowError, OSError):
+                current[f] = None
         current[STAGE_FIELD] = self.canonical_stage(props)
         return current
 
@@ -278,8 +412,12 @@ class HubSpotAdapter:
         self, obj: str, breaches: Sequence[SlaBreach], *, now: datetime | None = None
     ) -> int:
         """One HIGH-priority task per breach, assigned to the contact owner (§5, opt-in)."""
-        tasks = [SlaTask(b.record_id, b.owner, b.breached, b.mql_at, b.reasons) for b in breaches]
+        tasks = [_task(b) for b in breaches]
         return create_sla_tasks(self.calls, tasks, now=now or datetime.now(UTC))
+
+    def sla_tasks_present(self, obj: str, breaches: Sequence[SlaBreach]) -> set[str]:
+        """Keys of the breaches whose task is already on the contact."""
+        return tasks_present(self.calls, [_task(b) for b in breaches])
 
     # ---------------------------------------------------------------------- write
     def write(self, obj: str, patches: list[Patch]) -> list[Outcome]:

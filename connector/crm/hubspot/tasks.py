@@ -14,11 +14,13 @@ tasks guide's create example uses it).
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.crm.hubspot.activities import associated, read_objects
 from connector.crm.hubspot.client import HubSpotCalls
 
 TASK_TO_CONTACT = 204
@@ -36,6 +38,8 @@ class SlaTask:
     breached: tuple[str, ...]
     mql_at: datetime
     reasons: str
+    key: str = ""
+    """The breach's key, written into the body (see `REF`) so the task can be found."""
 
 
 def _epoch_ms(at: datetime) -> str:
@@ -60,8 +64,26 @@ def task_body(task: SlaTask) -> str:
     ]
     if task.reasons:
         lines.append(f"Top score reasons: {task.reasons}")
-    lines.append("Created by mqlsync.")
+    lines.append("Created by mqlsync." + (f" {REF}{task.key}" if task.key else ""))
     return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+
+
+REF = "Ref: mqlsync-sla-"
+"""Prefix of the breach key in a task body."""
+_REF = re.compile(re.escape(REF) + r"([0-9a-f]{16})")
+
+
+def tasks_present(calls: HubSpotCalls, tasks: Sequence[SlaTask]) -> set[str]:
+    """Keys of `tasks` whose task already exists on its contact (found by the key in its
+    body): two reads, associations then task bodies, for any number of contacts."""
+    wanted = {t.key for t in tasks if t.key}
+    if not wanted:
+        return set()
+    linked = associated(calls, "tasks", [t.contact_id for t in tasks])
+    task_ids = [tid for ids in linked.values() for tid in ids]
+    bodies = read_objects(calls, "tasks", task_ids, ["hs_task_body"]) if task_ids else {}
+    found = {m for props in bodies.values() for m in _REF.findall(str(props.get("hs_task_body")))}
+    return found & wanted
 
 
 def task_input(task: SlaTask, now: datetime) -> dict[str, Any]:
