@@ -1,10 +1,11 @@
 """Incremental contact search: a paginator object that never hits the 10,000-result cap.
 
-HubSpot search returns at most 10,000 results per query (`after` past it → 400). Results
-are sorted by `hs_object_id`, and when the next page would cross the cap the query
-restarts with `hs_object_id > last id`, so any number of changed contacts is covered
-exactly once. Because the order is by id, not by time, the sync advances the watermark
-only after the whole pull (style lessons 1 and 3).
+HubSpot search returns at most 10,000 results per query (`after` past it → 400) and pages
+by offset, which skips a record when one before it is deleted or merged mid-pull. Results
+are sorted by `hs_object_id` and every page asks for `hs_object_id > last id seen`, so any
+number of changed contacts is covered exactly once, whatever is deleted meanwhile.
+Because the order is by id, not by time, the sync advances the watermark only after the
+whole pull.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 from connector.crm.hubspot.client import HubSpotCalls
 from connector.crm.hubspot.fields import MODIFIED
 
-SEARCH_CAP = 10_000
 Filter = dict[str, str]
 
 
@@ -55,40 +55,39 @@ class ContactSearch:
         self.total: int | None = None
         """The server's count of matches for the first query (for progress bars)."""
 
-    def _body(self, last_id: int, after: int) -> dict[str, Any]:
+    def _body(self, last_id: int) -> dict[str, Any]:
         id_filter = {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)}
-        body: dict[str, Any] = {
+        return {
             "filterGroups": [{"filters": [*g, id_filter]} for g in self.groups],
             "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
             "properties": self.properties,
             "limit": self.page_size,
         }
-        if after:
-            body["after"] = str(after)
-        return body
 
     def pages(self) -> Iterator[list[Any]]:
-        """Yield lists of SDK contact objects until the last page."""
+        """Yield lists of SDK contact objects until the last page.
+
+        Every page is a fresh query for ids above the last one seen (keyset paging), never
+        an offset: a contact deleted or merged away mid-pull would shift every later
+        offset by one and silently skip a record; the 10,000-result cap never applies.
+        """
         api = self.calls.client.crm.contacts.search_api
-        last_id, after = 0, 0
+        last_id = 0
         while True:
             page = self.calls.call(
                 "search changed contacts",
                 api.do_search,
-                public_object_search_request=self._body(last_id, after),
+                public_object_search_request=self._body(last_id),
             )
             if self.total is None:
                 self.total = int(page.total or 0)
             results = list(page.results or ())
             if results:
                 yield results
-            cursor = page.paging.next.after if page.paging and page.paging.next else None
-            if cursor is None or not results:
+            more = page.paging is not None and page.paging.next is not None
+            if not more or not results:
                 return
-            next_after = int(cursor)
-            if next_after <= after:
-                raise PaginationLoop(f"search cursor did not advance ({after} → {next_after})")
-            if next_after + self.page_size > SEARCH_CAP:
-                last_id, after = int(results[-1].id), 0
-            else:
-                after = next_after
+            next_id = int(results[-1].id)
+            if next_id <= last_id:
+                raise PaginationLoop(f"search ids did not advance ({last_id} → {next_id})")
+            last_id = next_id
