@@ -369,8 +369,8 @@ def recorded_run(
     status, error = "ok", None
     try:
         yield summary
-    except Exception as exc:
-        status, error = "failed", str(exc)
+    except BaseException as exc:  # KeyboardInterrupt too: a run cut short is not ok
+        status, error = "failed", str(exc) or type(exc).__name__
         raise
     finally:
         summary.api_calls = adapter.api_calls - calls_before

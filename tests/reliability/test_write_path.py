@@ -250,3 +250,28 @@ def test_a_run_left_running_by_a_dead_process_is_marked_crashed(rig):
     summary = rig.sync.run()
     assert rig.store.get_run(dead).status == "crashed"
     assert rig.store.get_run(summary.run_id).status == "ok"
+
+
+def test_a_run_that_died_after_writing_can_be_undone(rig):
+    pristine = crm_state(rig)
+    write = rig.adapter.write
+    batches: list[int] = []
+
+    def die_after_second_batch(obj, patches):
+        outcomes = write(obj, patches)
+        batches.append(len(patches))
+        if len(batches) == 2:
+            raise KeyboardInterrupt("killed after the CRM took the batch")
+        return outcomes
+
+    rig.adapter.write = die_after_second_batch  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        rig.sync.run()
+    rig.adapter.write = write  # type: ignore[method-assign]
+    dead = rig.store.recent_runs(1)[0]
+    assert dead.status == "failed" and dead.error == "killed after the CRM took the batch"
+    assert crm_state(rig) != pristine
+    # the journal was written before each CRM write, so the dead run is undone whole
+    report = Undo(rig.adapter, rig.store).run(dead.id)
+    assert report.skipped == [] and report.failed == 0
+    assert crm_state(rig) == pristine
