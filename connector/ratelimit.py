@@ -6,8 +6,17 @@ of discovering it through 429s. Servers still win: a 429's ``Retry-After`` (``pe
 and the rate-limit headers (``note_headers``) push the limiter back, and the daily quota
 headers stop the run once mqlsync's share of the day is used (``DailyLimitExceeded``).
 
+A 429 the limiter did not predict (its own window had room) means the account allows us
+less than ``max_requests`` — other apps share it — so :meth:`RateLimiter.note_throttle`
+halves the limiter's allowance (at most once per window) and every success gives one
+request back (AIMD, as TCP does), converging on the server's real rate. The wait after a
+429 is short and jittered at first and grows to the full window only while 429s follow
+one another, instead of a flat window per 429 that stalls a sync in a throttling storm.
+
 :func:`retrying` retries only :class:`~connector.errors.RetriableError` — fatal and
-skippable errors propagate at once, because retrying them only burns quota.
+skippable errors propagate at once, because retrying them only burns quota. 429s are not
+failures of the request: they do not use up ``attempts``; a per-call wait budget bounds
+them instead.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import random
 import re
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +44,18 @@ T = TypeVar("T")
 
 _SF_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
+THROTTLE_BASE = 0.1
+"""Ceiling of the first wait after a 429 without Retry-After, seconds (jittered to 50–100 %).
+
+Gentler than the hubspot-api-client README's rate-limit example (urllib3
+``Retry(total=5, status_forcelist=(429,))``, which retries at once), and it doubles with
+every 429 that follows."""
+WAIT_BUDGET = 300.0
+"""Default most one call waits in all: a server refusing for 5 minutes will not relent soon,
+and the next scheduled run picks the work up again."""
+_DECREASE = 0.5  # multiplicative decrease of the allowance on an unpredicted 429
+_INCREASE = 1.0  # requests given back to the allowance per successful response
+
 
 @dataclass(frozen=True, slots=True)
 class DailyUsage:
@@ -47,8 +69,11 @@ class RateLimiter:
     """Thread-safe rolling-window limiter: at most ``max_requests`` per ``per_seconds``.
 
     A rolling window (not a refilling bucket) because that is what HubSpot and the sandbox
-    enforce; a bucket would allow a burst of 2× at window edges. ``clock``/``sleep`` are
-    injectable so tests run on a fake clock.
+    enforce; a bucket would allow a burst of 2× at window edges. ``clock``/``sleep``/``rng``
+    are injectable so tests run on a fake clock with fixed jitter.
+
+    ``max_requests`` is the ceiling; the window actually admits :attr:`allowance` requests,
+    which unpredicted 429s lower and successes raise back (see :meth:`note_throttle`).
     """
 
     def __init__(
@@ -59,6 +84,8 @@ class RateLimiter:
         daily_budget_share: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        throttle_base: float = THROTTLE_BASE,
     ) -> None:
         if max_requests < 1:
             raise ValueError("max_requests must be >= 1")
@@ -76,20 +103,37 @@ class RateLimiter:
         self._blocked_until = 0.0
         self._daily: DailyUsage | None = None
         self._daily_exhausted: str | None = None
+        self._rng = rng or random.Random()
+        self.throttle_base = throttle_base
+        self._allowance = float(max_requests)
+        self._streak = 0
+        self._next_decrease = float("-inf")
         self.acquired = 0
         """Requests let through so far (API calls made, for run metrics)."""
+        self.throttled = 0
+        """Rolling-window 429s reported through :meth:`note_throttle` (run metrics)."""
 
     @property
     def daily_usage(self) -> DailyUsage | None:
         """The last daily quota the server reported, if any."""
         return self._daily
 
-    def _wait_time(self, now: float) -> float:
+    @property
+    def allowance(self) -> int:
+        """Requests the window admits now: ``max_requests`` unless 429s lowered it."""
+        return max(1, int(self._allowance))
+
+    def _prune(self, now: float) -> None:
         while self._sent and now - self._sent[0] >= self.per_seconds:
             self._sent.popleft()
+
+    def _wait_time(self, now: float) -> float:
+        self._prune(now)
         wait = self._blocked_until - now
-        if len(self._sent) >= self.max_requests:
-            wait = max(wait, self._sent[0] + self.per_seconds - now)
+        allowed = self.allowance
+        if len(self._sent) >= allowed:
+            # The window admits again once all but allowed-1 of its requests have left it.
+            wait = max(wait, self._sent[len(self._sent) - allowed] + self.per_seconds - now)
         return wait
 
     def acquire(self) -> None:
@@ -117,12 +161,62 @@ class RateLimiter:
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + max(retry_after, 0.0))
 
+    def note_success(self) -> None:
+        """A request succeeded: end the run of 429s and give one request back (additive)."""
+        with self._lock:
+            self._streak = 0
+            self._allowance = min(float(self.max_requests), self._allowance + _INCREASE)
+
+    def note_throttle(self, headers: Mapping[str, str] | None = None) -> float:
+        """A rolling-window 429: adapt, hold every caller back, and return the wait in seconds.
+
+        ``Retry-After`` is honoured when the server sends one. Otherwise the wait is short
+        and jittered for the first 429 (``throttle_base`` × 0.5–1) and doubles with each 429
+        that follows without a success in between, up to the full window (HubSpot's
+        ``X-HubSpot-RateLimit-Interval-Milliseconds``, else ``per_seconds``), so one
+        collision costs a fraction of a second and only a sustained refusal costs a window.
+
+        If our own window had room (fewer than ``max_requests`` in it), the server allows us
+        less than we assumed, so the allowance is halved — once per window, since a burst
+        of 429s is one signal — and :meth:`note_success` raises it back one at a time.
+        Daily-quota headers on the 429 are recorded as by :meth:`note_headers`; its
+        ``Remaining: 0`` rule is not applied, the adaptive wait above replaces it.
+        """
+        h = {k.lower(): v for k, v in (headers or {}).items()}
+        self._note_daily(h)
+        retry_after = _float(h.get("retry-after"))
+        interval_ms = _int(h.get("x-hubspot-ratelimit-interval-milliseconds"))
+        window = interval_ms / 1000 if interval_ms and interval_ms > 0 else self.per_seconds
+        with self._lock:
+            now = self._clock()
+            self._prune(now)
+            self.throttled += 1
+            self._streak += 1
+            unpredicted = len(self._sent) < self.max_requests
+            slowed = unpredicted and now >= self._next_decrease
+            if slowed:
+                self._allowance = max(1.0, self._allowance * _DECREASE)
+                self._next_decrease = now + self.per_seconds
+            if retry_after is not None and retry_after >= 0:
+                wait = retry_after
+            else:
+                ceiling = self.throttle_base * 2 ** min(self._streak - 1, 30)
+                wait = window if ceiling >= window else self._rng.uniform(ceiling / 2, ceiling)
+            self._blocked_until = max(self._blocked_until, now + wait)
+            allowance = self.allowance
+        if slowed:
+            log.info(
+                "429 with room in our window: %d requests per %gs", allowance, self.per_seconds
+            )
+        return wait
+
     def note_headers(self, headers: Mapping[str, str]) -> None:
         """Feed response headers back: rolling-window state, Retry-After and daily quota.
 
         Understands HubSpot ``X-HubSpot-RateLimit-{Remaining,Interval-Milliseconds,Daily,
         Daily-Remaining}``, Salesforce ``Sforce-Limit-Info: api-usage=used/limit`` and
-        ``Retry-After`` (seconds). Unknown or malformed headers are ignored.
+        ``Retry-After`` (seconds). Unknown or malformed headers are ignored. For a 429 use
+        :meth:`note_throttle`, which also decides the wait.
         """
         h = {k.lower(): v for k, v in headers.items()}
         retry_after = _float(h.get("retry-after"))
@@ -138,6 +232,10 @@ class RateLimiter:
                 now = self._clock()
                 until = self._sent[0] + interval if self._sent else now + interval
                 self._blocked_until = max(self._blocked_until, until)
+        self._note_daily(h)
+
+    def _note_daily(self, h: Mapping[str, str]) -> None:
+        """The daily-quota part of lower-cased headers ``h`` (HubSpot and Salesforce)."""
         daily = _int(h.get("x-hubspot-ratelimit-daily"))
         daily_left = _int(h.get("x-hubspot-ratelimit-daily-remaining"))
         if daily is not None and daily_left is not None:
@@ -176,22 +274,82 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-class _WaitBackoff(tenacity.wait.wait_base):
-    """Full-jitter exponential backoff, but never shorter than the server's Retry-After."""
+def _is_throttle(exc: BaseException | None) -> bool:
+    return isinstance(exc, RetriableError) and exc.status == 429
 
-    def __init__(self, max_wait: float, base: float, rng: random.Random) -> None:
+
+class _Tally:
+    """Per-call count of 429s, so they need not use up ``attempts``.
+
+    Keyed by tenacity's per-call state (weakly), so one policy may serve many calls and
+    threads at once.
+    """
+
+    def __init__(self) -> None:
+        self._throttles: weakref.WeakKeyDictionary[tenacity.RetryCallState, int] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def record(self, state: tenacity.RetryCallState) -> None:
+        """tenacity ``after`` hook: runs once per failed attempt, before wait and stop."""
+        if _is_throttle(_exception(state)):
+            self._throttles[state] = self._throttles.get(state, 0) + 1
+
+    def throttles(self, state: tenacity.RetryCallState) -> int:
+        return self._throttles.get(state, 0)
+
+    def failures(self, state: tenacity.RetryCallState) -> int:
+        """Failed attempts that were not 429s."""
+        return state.attempt_number - self.throttles(state)
+
+
+def _exception(state: tenacity.RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome is not None else None
+
+
+class _WaitBackoff(tenacity.wait.wait_base):
+    """Full-jitter exponential backoff, but never shorter than the server's Retry-After.
+
+    A 429 that carries ``retry_after`` waits exactly that: it is the server's Retry-After or
+    the limiter's adaptive wait (:meth:`RateLimiter.note_throttle`), already jittered.
+    The exponent counts failures of the same kind only, so 429s do not inflate 5xx waits.
+    """
+
+    def __init__(self, max_wait: float, base: float, rng: random.Random, tally: _Tally) -> None:
         self.max_wait = max_wait
         self.base = base
         self.rng = rng
+        self.tally = tally
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        ceiling = min(self.max_wait, self.base * 2 ** (retry_state.attempt_number - 1))
+        exc = _exception(retry_state)
+        throttle = _is_throttle(exc)
+        retry_after = exc.retry_after if isinstance(exc, RetriableError) else None
+        if throttle and retry_after is not None:
+            return retry_after
+        n = self.tally.throttles(retry_state) if throttle else self.tally.failures(retry_state)
+        ceiling = min(self.max_wait, self.base * 2 ** min(max(n, 1) - 1, 30))
         backoff = self.rng.uniform(0, ceiling)
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        if isinstance(exc, RetriableError) and exc.retry_after is not None:
-            return max(exc.retry_after, backoff)
+        if retry_after is not None:
+            return max(retry_after, backoff)
         return backoff
+
+
+class _StopPolicy(tenacity.stop.stop_base):
+    """Stop after ``attempts`` failures that were not 429s, or when waiting longer would
+    take the call's total wait past ``budget`` seconds (which is what bounds 429s)."""
+
+    def __init__(self, attempts: int, budget: float, tally: _Tally) -> None:
+        self.attempts = attempts
+        self.budget = budget
+        self.tally = tally
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        if self.tally.failures(retry_state) >= self.attempts:
+            return True
+        # tenacity >= 8.3 decides the wait before asking stop; older ones have no upcoming_sleep.
+        upcoming = float(getattr(retry_state, "upcoming_sleep", 0.0) or 0.0)
+        return retry_state.idle_for + upcoming > self.budget
 
 
 def retry_policy(
@@ -199,6 +357,7 @@ def retry_policy(
     attempts: int = 5,
     max_wait: float = 60.0,
     base: float = 0.5,
+    wait_budget: float | None = None,
     limiter: RateLimiter | None = None,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
@@ -208,20 +367,29 @@ def retry_policy(
     Waits are full-jitter exponential (``base`` × 2^n, capped at ``max_wait``) and at least
     the error's ``retry_after``; with a ``limiter`` the Retry-After is applied to it too, so
     every thread sharing the account backs off, not only the one that saw the 429.
+
+    ``attempts`` counts failures (5xx, dropped connections); 429s are the server pacing us,
+    not failures, so they are retried for as long as the call's total wait stays within
+    ``wait_budget`` seconds (default :data:`WAIT_BUDGET`, or ``attempts`` × ``max_wait`` if
+    that is more, so the budget never cuts the failure retries short).
     """
+    tally = _Tally()
+    budget = max(WAIT_BUDGET, attempts * max_wait) if wait_budget is None else wait_budget
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome is not None else None
+        exc = _exception(state)
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         if limiter is not None and isinstance(exc, RetriableError) and exc.retry_after:
             limiter.penalize(exc.retry_after)
-        log.warning("retrying in %.1fs after attempt %d: %s", wait, state.attempt_number, exc)
+        level = logging.INFO if _is_throttle(exc) else logging.WARNING
+        log.log(level, "retrying in %.1fs after attempt %d: %s", wait, state.attempt_number, exc)
 
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(RetriableError),
-        stop=tenacity.stop_after_attempt(attempts),
-        wait=_WaitBackoff(max_wait, base, rng or random.Random()),
+        stop=_StopPolicy(attempts, budget, tally),
+        wait=_WaitBackoff(max_wait, base, rng or random.Random(), tally),
         sleep=sleep,
+        after=tally.record,
         before_sleep=before_sleep,
         reraise=True,
     )
@@ -232,12 +400,18 @@ def retrying(
     *,
     attempts: int = 5,
     max_wait: float = 60.0,
+    wait_budget: float | None = None,
     limiter: RateLimiter | None = None,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
 ) -> T:
     """Call ``fn`` under :func:`retry_policy`; returns its result or raises its last error."""
     policy = retry_policy(
-        attempts=attempts, max_wait=max_wait, limiter=limiter, sleep=sleep, rng=rng
+        attempts=attempts,
+        max_wait=max_wait,
+        wait_budget=wait_budget,
+        limiter=limiter,
+        sleep=sleep,
+        rng=rng,
     )
     return policy(fn)

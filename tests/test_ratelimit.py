@@ -233,3 +233,169 @@ def test_retry_after_penalizes_shared_limiter(clock: FakeClock) -> None:
     retrying(fn, attempts=2, max_wait=1, limiter=limiter, sleep=lambda _s: None)
     limiter.acquire()
     assert clock.sleeps == [pytest.approx(5.0)]
+
+
+# --- 429s: adaptive wait and AIMD allowance -------------------------------------------
+
+THROTTLED = {  # what HubSpot sends with a TEN_SECONDLY_ROLLING 429: no Retry-After
+    "X-HubSpot-RateLimit-Max": "100",
+    "X-HubSpot-RateLimit-Remaining": "0",
+    "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+}
+
+
+def throttling(clock: FakeClock, n: int = 100) -> RateLimiter:
+    return RateLimiter(n, 10.0, clock=clock, sleep=clock.sleep, rng=random.Random(3))
+
+
+def test_first_429_waits_a_short_jittered_time_not_the_window(clock: FakeClock) -> None:
+    waits = []
+    for seed in range(20):
+        limiter = RateLimiter(100, 10.0, clock=clock, sleep=clock.sleep, rng=random.Random(seed))
+        limiter.acquire()
+        waits.append(limiter.note_throttle(THROTTLED))
+    assert all(0.05 <= w <= 0.1 for w in waits)
+    assert len(set(waits)) > 1  # jittered, so clients that collided do not collide again
+    clock.sleeps.clear()
+    limiter.acquire()  # every caller sharing the limiter holds back for that wait
+    assert sum(clock.sleeps) == pytest.approx(waits[-1])
+
+
+def test_consecutive_429s_double_the_wait_up_to_the_full_window(clock: FakeClock) -> None:
+    limiter = throttling(clock)
+    limiter.acquire()
+    waits = [limiter.note_throttle(THROTTLED) for _ in range(10)]
+    for n, wait in enumerate(waits[:7]):
+        ceiling = 0.1 * 2**n
+        assert ceiling / 2 <= wait <= ceiling
+    assert waits[7:] == [10.0, 10.0, 10.0]  # only a sustained refusal costs the window
+    limiter.note_success()
+    assert limiter.note_throttle(THROTTLED) <= 0.1  # a success ends the run of 429s
+
+
+def test_429_window_length_comes_from_the_interval_header(clock: FakeClock) -> None:
+    limiter = throttling(clock)
+    headers = {**THROTTLED, "X-HubSpot-RateLimit-Interval-Milliseconds": "1000"}
+    waits = [limiter.note_throttle(headers) for _ in range(6)]
+    assert waits[-2:] == [1.0, 1.0]
+
+
+def test_429_retry_after_is_honoured(clock: FakeClock) -> None:
+    limiter = throttling(clock)
+    assert limiter.note_throttle({**THROTTLED, "Retry-After": "7"}) == 7.0
+    limiter.acquire()
+    assert sum(clock.sleeps) == pytest.approx(7.0)
+
+
+def test_unpredicted_429_halves_the_allowance_once_per_window(clock: FakeClock) -> None:
+    limiter = throttling(clock)
+    for _ in range(10):
+        limiter.acquire()
+    limiter.note_throttle(THROTTLED)  # 10 in a window of 100: the server allows us less
+    assert limiter.allowance == 50
+    limiter.note_throttle(THROTTLED)  # same burst, same signal
+    assert limiter.allowance == 50
+    clock.now += 10.0
+    limiter.note_throttle(THROTTLED)
+    assert limiter.allowance == 25
+    assert limiter.throttled == 3
+
+
+def test_allowance_recovers_additively_on_success(clock: FakeClock) -> None:
+    limiter = throttling(clock, n=8)
+    limiter.note_throttle(THROTTLED)
+    assert limiter.allowance == 4
+    limiter.note_success()
+    limiter.note_success()
+    assert limiter.allowance == 6
+    for _ in range(10):
+        limiter.note_success()
+    assert limiter.allowance == 8  # never above max_requests
+
+
+def test_lowered_allowance_paces_acquire(clock: FakeClock) -> None:
+    limiter = throttling(clock, n=4)
+    limiter.acquire()
+    limiter.note_throttle(THROTTLED)  # allowance 2; the 429's own short wait applies first
+    clock.now += 1.0
+    limiter.acquire()
+    clock.sleeps.clear()
+    limiter.acquire()  # window holds 2 = allowance: wait for the first to leave it
+    assert sum(clock.sleeps) == pytest.approx(9.0)
+
+
+def test_429_at_our_own_full_window_keeps_the_allowance(clock: FakeClock) -> None:
+    limiter = throttling(clock, n=3)
+    for _ in range(3):
+        limiter.acquire()
+    limiter.note_throttle(THROTTLED)  # we were at the documented limit: an edge, not a signal
+    assert limiter.allowance == 3
+
+
+def serve_at_real_rate(limiter: RateLimiter, clock: FakeClock, aimd: bool) -> tuple[float, int]:
+    """3000 requests to a server that really allows 40 per 10 s (other apps share the
+    account) while the limiter assumes 100: (admitted per 10 s, 429s)."""
+    server: deque[float] = deque()
+    admitted = refused = 0
+    for _ in range(3000):
+        limiter.acquire()
+        while server and clock.now - server[0] >= 10.0:
+            server.popleft()
+        if len(server) >= 40:
+            refused += 1
+            wait = limiter.note_throttle(THROTTLED)
+            if not aimd:
+                limiter._allowance = float(limiter.max_requests)
+            clock.sleep(wait)
+        else:
+            server.append(clock.now)
+            admitted += 1
+            limiter.note_success()
+        clock.now += 0.01
+    return admitted / (clock.now - 1000.0) * 10, refused
+
+
+def test_aimd_converges_on_the_servers_real_rate_with_few_429s() -> None:
+    adaptive, fixed = FakeClock(), FakeClock()
+    rate, refused = serve_at_real_rate(throttling(adaptive), adaptive, aimd=True)
+    fixed_rate, fixed_refused = serve_at_real_rate(throttling(fixed), fixed, aimd=False)
+    assert rate >= 0.9 * 40  # keeps the server's real window nearly full …
+    assert refused <= 0.05 * 3000  # … with few 429s
+    assert refused * 3 < fixed_refused and rate > fixed_rate  # better than backoff alone
+
+
+def test_429s_do_not_use_up_attempts(clock: FakeClock) -> None:
+    fn = Flaky([RetriableError("429", status=429, retry_after=0.1) for _ in range(12)])
+    assert retrying(fn, attempts=3, max_wait=1, sleep=clock.sleep) == "ok"
+    assert fn.calls == 13
+
+
+def test_429s_stop_at_the_wait_budget(clock: FakeClock) -> None:
+    fn = Flaky([RetriableError(f"429 #{i}", status=429, retry_after=2.0) for i in range(50)])
+    with pytest.raises(RetriableError, match="429 #5"):
+        retrying(fn, attempts=3, max_wait=1, wait_budget=10.0, sleep=clock.sleep)
+    assert sum(clock.sleeps) == pytest.approx(10.0)
+
+
+def test_5xx_backoff_is_not_inflated_by_earlier_429s(clock: FakeClock) -> None:
+    errors: list[Exception] = [RetriableError("429", status=429, retry_after=0.0)] * 6
+    fn = Flaky([*errors, RetriableError("502", status=502)])
+    retrying(fn, attempts=3, max_wait=60, sleep=clock.sleep, rng=random.Random(1))
+    assert clock.sleeps[-1] <= 0.5  # first failure: base 0.5, not 0.5 × 2^6
+
+
+def test_hubspot_429_interval_header_is_not_a_flat_wait() -> None:
+    """classify() used to turn the 10 s interval header into every 429's wait."""
+    from connector.crm.hubspot.client import classify
+
+    class Api429(Exception):
+        status = 429
+        reason = "Too Many Requests"
+        body = '{"status":"error","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}'
+        headers = THROTTLED
+
+    err = classify(Api429(), "search")
+    assert isinstance(err, RetriableError) and err.status == 429
+    assert err.retry_after is None
+    Api429.headers = {**THROTTLED, "Retry-After": "3"}
+    assert getattr(classify(Api429(), "search"), "retry_after", None) == 3.0

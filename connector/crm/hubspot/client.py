@@ -3,6 +3,12 @@
 The official SDK has no default timeout and raises one `ApiException` class per API
 module; this is the single place that turns them into mqlsync's action-named errors
 (style lesson 4) and counts calls for run history and benchmarks.
+
+It is also the one place that sees every response's headers (style lesson 11): the SDK's
+plain methods return only the body, so each call goes through the method's generated
+``*_with_http_info`` twin, and the ``X-HubSpot-RateLimit-*`` headers of every answer — a
+429's too, from the exception — reach the rate limiter. Without them ``[limits]
+daily_budget_share`` could never stop a run before HubSpot's own DAILY 429.
 """
 
 from __future__ import annotations
@@ -46,6 +52,26 @@ def _headers(exc: Exception) -> Mapping[str, str]:
     return dict(headers.items()) if headers is not None else {}
 
 
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:  # an HTTP-date Retry-After: HubSpot sends none, let the backoff decide
+        return None
+
+
+def _with_http_info(fn: Callable[..., Any]) -> Callable[..., Any] | None:
+    """The generated ``<method>_with_http_info`` twin of a bound SDK method, if it has one.
+
+    The twin takes the same arguments and returns ``(body, status, headers)``.
+    """
+    owner = getattr(fn, "__self__", None)
+    name = getattr(fn, "__name__", None)
+    if owner is None or not name:
+        return None
+    twin = getattr(owner, f"{name}_with_http_info", None)
+    return twin if callable(twin) else None
+
+
 def classify(exc: Exception, what: str) -> Exception:
     """Map an SDK or transport exception onto Fatal / Retriable / DailyLimit errors."""
     if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
@@ -59,12 +85,13 @@ def classify(exc: Exception, what: str) -> Exception:
         policy = str(body.get("policyName") or "")
         if policy.upper() == "DAILY":
             return DailyLimitExceeded("DAILY", f"{what}: HubSpot daily API limit reached")
+        # Only an explicit Retry-After is a wait; the interval header is the window's length,
+        # not how long this request must wait (HubSpotCalls asks the limiter for that).
         headers = {k.lower(): v for k, v in _headers(exc).items()}
-        retry_after = headers.get("retry-after")
-        interval = headers.get("x-hubspot-ratelimit-interval-milliseconds")
-        wait = float(retry_after) if retry_after else (float(interval) / 1000 if interval else 1.0)
         return RetriableError(
-            f"{what}: rate limited ({policy or 'unknown policy'})", status=429, retry_after=wait
+            f"{what}: rate limited ({policy or 'unknown policy'})",
+            status=429,
+            retry_after=_seconds(headers.get("retry-after")),
         )
     if status >= 500:
         return RetriableError(f"{what}: HubSpot server error: {message}", status=status)
@@ -88,25 +115,62 @@ class HubSpotCalls:
         limiter: RateLimiter | None = None,
         attempts: int = 5,
         max_wait: float = 60.0,
+        wait_budget: float | None = None,
     ) -> None:
         self.client = hubspot.Client.create(access_token=token, host=base_url.rstrip("/"))
         self.timeout = timeout
         self.limiter = limiter or RateLimiter(100, 10.0)
         self.attempts = attempts
         self.max_wait = max_wait
+        self.wait_budget = wait_budget
         self.calls = 0
 
     def call(self, what: str, fn: Callable[..., T], /, **kwargs: Any) -> T:
-        """Call an SDK method once per attempt, retrying only retriable failures."""
+        """Call an SDK method once per attempt, retrying only retriable failures.
+
+        ``fn`` is a bound SDK method such as ``api.do_search``; it is sent through its
+        ``*_with_http_info`` twin so the limiter sees the response headers (a callable
+        without a twin is called as is, its headers unseen). 429s do not use up
+        ``attempts``; ``wait_budget`` bounds them (see :func:`~connector.ratelimit.retry_policy`).
+        """
+        twin = _with_http_info(fn)
+        limiter = self.limiter
 
         def attempt() -> T:
-            self.limiter.acquire()
+            limiter.acquire()
             self.calls += 1
             try:
-                return fn(**kwargs, _request_timeout=self.timeout)
+                if twin is None:
+                    result: T = fn(**kwargs, _request_timeout=self.timeout)
+                    headers: Mapping[str, str] = {}
+                else:
+                    result, _status, headers = twin(
+                        **kwargs, _request_timeout=self.timeout, _return_http_data_only=False
+                    )
             except Exception as exc:
-                raise classify(exc, what) from exc
+                raise self._failed(exc, what) from exc
+            limiter.note_headers(headers or {})
+            limiter.note_success()
+            return result
 
         return retrying(
-            attempt, attempts=self.attempts, max_wait=self.max_wait, limiter=self.limiter
+            attempt,
+            attempts=self.attempts,
+            max_wait=self.max_wait,
+            wait_budget=self.wait_budget,
+            limiter=limiter,
         )
+
+    def _failed(self, exc: Exception, what: str) -> Exception:
+        """Classify a failed attempt and feed its headers to the limiter.
+
+        A rolling-window 429 asks the limiter how long to wait (short at first, growing
+        while 429s follow one another, slowing the limiter when it did not foresee them).
+        """
+        error = classify(exc, what)
+        headers = _headers(exc)
+        if isinstance(error, RetriableError) and error.status == 429:
+            error.retry_after = self.limiter.note_throttle(headers)
+        elif headers:
+            self.limiter.note_headers(headers)
+        return error

@@ -16,7 +16,11 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["RateLimiter", "batch_error", "error_body", "rate_limit_body"]
+__all__ = ["RateLimiter", "batch_error", "error_body", "rate_limit_body", "throttled_headers"]
+
+# HubSpot's burst limit for a private app on a free/starter account: 100 per 10 s.
+DEFAULT_MAX = 100
+DEFAULT_INTERVAL_MS = 10_000
 
 
 def error_body(category: str, message: str, **extra: object) -> dict[str, object]:
@@ -40,6 +44,20 @@ def rate_limit_body(policy: str) -> dict[str, object]:
         "policyName": policy,
         "requestId": str(uuid.uuid4()),
     }
+
+
+def throttled_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Headers of an injected TEN_SECONDLY_ROLLING 429, as HubSpot sends them.
+
+    The window is reported full (``Remaining: 0``) with its interval, and there is no
+    ``Retry-After``: a client must decide its own wait, which is what storm tests exercise.
+    ``headers`` are the limiter's (when the sandbox has one), else HubSpot's defaults are used.
+    """
+    out = dict(headers)
+    out.setdefault("X-HubSpot-RateLimit-Max", str(DEFAULT_MAX))
+    out["X-HubSpot-RateLimit-Remaining"] = "0"
+    out.setdefault("X-HubSpot-RateLimit-Interval-Milliseconds", str(DEFAULT_INTERVAL_MS))
+    return out
 
 
 def batch_error(

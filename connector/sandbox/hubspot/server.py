@@ -24,7 +24,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from connector.sandbox.faults import Faults, PreRequestFault, RequestLog, apply_pre_request
-from connector.sandbox.hubspot.limits import RateLimiter, error_body, rate_limit_body
+from connector.sandbox.hubspot.limits import (
+    RateLimiter,
+    error_body,
+    rate_limit_body,
+    throttled_headers,
+)
 from connector.sandbox.hubspot.routes import Router
 from connector.sandbox.hubspot.store import HubSpotStore
 
@@ -105,6 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
                 status, payload = 502, error_body("INTERNAL_ERROR", "Bad gateway (injected)")
             elif fault is PreRequestFault.THROTTLE:
                 status, payload = 429, rate_limit_body("TEN_SECONDLY_ROLLING")
+                headers = throttled_headers(headers)
             elif bad_json:
                 status, payload = 400, error_body("VALIDATION_ERROR", "Invalid input JSON")
             else:
