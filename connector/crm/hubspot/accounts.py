@@ -3,7 +3,9 @@
 `engaged_contacts_30d` counts the company's contacts with any dated activity rollup
 (page visit, conversion, email open/click/reply — the mapping's rollup date properties)
 in the last 30 days. Contacts of the company outside the current block are read in
-batches of 100; nothing is read when the mapping has no account rule.
+batches of 100; nothing is read when the mapping has no account rule. A rollup date that is
+not a usable zoned time does not count as engagement (it is no reason to reject a contact
+of the same company), and company fields are cleaned like contact properties.
 """
 
 from __future__ import annotations
@@ -12,16 +14,28 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from connector.crm.hubspot.activities import associated, read_objects
+from connector.crm.hubspot.activities import (
+    BadTime,
+    associated,
+    clean_value,
+    hubspot_time,
+    read_objects,
+)
 from connector.crm.hubspot.client import HubSpotCalls
-from connector.crm.values import parse_instant
 
 COMPANY_PROPERTIES = ("domain", "name", "numberofemployees", "industry", "annualrevenue")
 BUYING_GROUP_DAYS = 30
 
 
+def _time(value: object, name: str) -> datetime | None:
+    try:
+        return hubspot_time(value, name)
+    except BadTime:
+        return None
+
+
 def _engaged(props: Mapping[str, Any], dates: Sequence[str], since: datetime) -> bool:
-    return any((at := parse_instant(props.get(name))) is not None and at >= since for name in dates)
+    return any((at := _time(props.get(name), name)) is not None and at >= since for name in dates)
 
 
 def accounts_for(
@@ -59,7 +73,7 @@ def accounts_for(
             fields = companies[ids[0]]
             out[cid] = {
                 "id": ids[0],
-                **{k: fields.get(k) for k in COMPANY_PROPERTIES},
+                **{k: clean_value(fields.get(k)) for k in COMPANY_PROPERTIES},
                 "engaged_contacts_30d": engaged.get(ids[0], 0),
             }
     return out

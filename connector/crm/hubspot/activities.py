@@ -1,23 +1,42 @@
-"""HubSpot activity sources → canonical activities (design §6b).
+"""HubSpot activity sources → canonical activities (design §6b), read defensively.
 
 Engagement objects come from associations v4 batch reads (≤ 1,000 contacts a call, following
 each contact's own `paging.next.after` when it has more associations than one page) and
 engagement batch reads (≤ 100 a call) for a whole block of contacts at once — never per
 contact (the N+1 pattern style.md warns about). Rollup properties with a companion date
 add one activity each, as the mapping's `[[source_activities.hubspot]]` entries say.
+
+CRM data can be odd in ways HubSpot's own validation does not prevent (imports, old
+integrations), so every value is read here without trusting it (`hubspot_time`,
+`clean_value`). What a bad time costs, and why:
+
+- A time that is not a date at all ("yesterday", "", "²", epoch milliseconds past year
+  9999) or is beyond `LATEST` cannot place the activity in any scoring window: that one
+  activity is left out and the reason logged (`BadTime`). One broken meeting should not
+  hide the rest of the contact's score from sales; the contact is still scored on
+  everything else.
+- A time without a zone (`NaiveTime`) is a real time read wrongly by hours: HubSpot always
+  sends zoned times, so a naive one means whatever wrote it is broken, and guessing a zone
+  would silently move windows, decay and MQL dates. Design §2 makes it a per-record error:
+  the contact is rejected with the field named and kept as a dead letter until fixed.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from connector.crm.hubspot.client import HubSpotCalls
 from connector.crm.hubspot.search import PaginationLoop
-from connector.crm.values import parse_instant
 from connector.mapping.schema import RollupActivity
 from connector.records import Activity
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ENGAGEMENTS: dict[str, tuple[str, ...]] = {
@@ -26,6 +45,120 @@ ENGAGEMENTS: dict[str, tuple[str, ...]] = {
     "emails": ("hs_timestamp", "hs_email_direction", "hs_email_subject"),
 }
 """Engagement types that become activities; notes and tasks are not activities (§6b)."""
+
+_NOUN = {"meetings": "meeting", "calls": "call", "emails": "email"}
+_TIMES = {"meetings": ("hs_timestamp", "hs_meeting_start_time")}
+"""Where an engagement's time is read, in order; meetings fall back to their start time."""
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""Times from here on are out of range. Later activities still count as recent (§4), but
+the scheduler adds windows and cooldowns to activity times, which must stay below year
+9999; nothing real is dated this far ahead (typically a "never" placeholder)."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SHOWN = 60
+
+
+class BadTime(ValueError):
+    """A time that cannot place an activity; the message names the field and the value."""
+
+
+class NaiveTime(BadTime):
+    """A time without a zone: malformed CRM data, the record is rejected (design §2)."""
+
+
+@dataclass(slots=True)
+class Problems:
+    """What could not be read in a block, per contact id."""
+
+    rejected: dict[str, str] = field(default_factory=dict)
+    """Why the contact cannot be scored (the first reason found)."""
+    dropped: dict[str, list[str]] = field(default_factory=dict)
+    """Activities left out of the contact's record, and why."""
+
+    def reject(self, cid: str, reason: str) -> None:
+        self.rejected.setdefault(cid, reason)
+
+    def drop(self, cid: str, reason: str) -> None:
+        self.dropped.setdefault(cid, []).append(reason)
+
+
+def shown(value: object) -> str:
+    """A CRM value quoted for a message: escaped, and cut short when long."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > _SHOWN:
+        return f"{text[:_SHOWN]!r}… ({len(text):,} characters)"
+    return repr(text)
+
+
+def clean_text(text: str) -> str:
+    """Text that every store and API can keep: NUL characters removed, unpaired surrogates
+    (which no UTF-8 encoder accepts) replaced by U+FFFD. Anything else — emoji,
+    right-to-left text, very long values — is kept as it is."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def clean_value(value: object) -> str | int | float | bool | None:
+    """A property value as a canonical record keeps it (JSON scalars only).
+
+    Numbers and odd strings pass as they are: scoring reads numeric strings as numbers
+    and anything else as missing (§4). Values that are not scalars, and non-finite
+    numbers (not JSON), are missing.
+    """
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return clean_text(value)
+    return None
+
+
+def _text(value: object) -> str:
+    cleaned = clean_value(value)
+    return "" if cleaned is None else str(cleaned)
+
+
+def hubspot_time(value: object, what: str) -> datetime | None:
+    """A HubSpot datetime (ISO-8601 with zone, or epoch milliseconds) in UTC; None when empty.
+
+    A date alone ("2026-10-30", HubSpot's `date` properties) is midnight UTC. Raises
+    `NaiveTime` for a date and time without a zone and `BadTime` for anything that is
+    not a usable date; `what` names the field in the message.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        at = value
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
+        try:
+            if text.isascii() and text.lstrip("-").isdigit():
+                at = EPOCH + timedelta(milliseconds=int(text))
+            else:
+                at = datetime.fromisoformat(text.replace("+0000", "+00:00"))
+                if at.tzinfo is None and "T" not in text.upper() and ":" not in text:
+                    at = at.replace(tzinfo=UTC)  # a date: midnight UTC
+        except (ValueError, OverflowError) as exc:
+            raise BadTime(f"{what} is not a date: {shown(value)}") from exc
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise NaiveTime(f"{what} has no time zone: {shown(value)}")
+    try:
+        at = at.astimezone(UTC)
+    except OverflowError as exc:
+        raise BadTime(f"{what} is out of range: {shown(value)}") from exc
+    if at >= LATEST:
+        raise BadTime(f"{what} is out of range: {shown(value)}")
+    return at
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
@@ -102,28 +235,53 @@ def read_objects(
             batch_read_input_simple_public_object_id=body,
         )
         for obj in page.results or ():
-            out[str(obj.id)] = obj.properties or {}
+            props = obj.properties
+            out[str(obj.id)] = props if isinstance(props, Mapping) else {}
     return out
 
 
-def engagement_activity(kind: str, props: Mapping[str, Any]) -> Activity | None:
-    """One engagement object as a canonical activity at its `hs_timestamp`."""
-    at = parse_instant(props.get("hs_timestamp") or props.get("hs_meeting_start_time"))
+def engagement_activity(kind: str, props: Mapping[str, Any], eid: str = "") -> Activity:
+    """One engagement object as a canonical activity at its `hs_timestamp` (a meeting
+    without a usable one at its `hs_meeting_start_time`).
+
+    Raises `NaiveTime` (reject the contact) or `BadTime` (leave this activity out)."""
+    noun = _NOUN.get(kind, kind)
+    at: datetime | None = None
+    problem: BadTime | None = None
+    for name in _TIMES.get(kind, ("hs_timestamp",)):
+        try:
+            at = hubspot_time(props.get(name), f"{name} of {noun} {eid}")
+        except NaiveTime:
+            raise
+        except BadTime as exc:
+            problem = problem or exc
+            continue
+        if at is not None:
+            break
     if at is None:
-        return None
+        raise problem or BadTime(f"{noun} {eid} has no hs_timestamp")
     if kind == "meetings":
-        return Activity("meeting", at, {"title": props.get("hs_meeting_title") or ""})
+        return Activity("meeting", at, {"title": _text(props.get("hs_meeting_title"))})
     if kind == "calls":
-        return Activity("call", at, {"title": props.get("hs_call_title") or ""})
-    direction = str(props.get("hs_email_direction") or "").upper()
-    subject = {"subject": props.get("hs_email_subject") or ""}
+        return Activity("call", at, {"title": _text(props.get("hs_call_title"))})
+    direction = _text(props.get("hs_email_direction")).strip().upper()
+    subject = {"subject": _text(props.get("hs_email_subject"))}
     return Activity("email_reply" if direction == "INCOMING_EMAIL" else "sales_touch", at, subject)
 
 
 def engagement_activities(
-    calls: HubSpotCalls, contact_ids: Sequence[str], assoc_batch: int, read_batch: int
+    calls: HubSpotCalls,
+    contact_ids: Sequence[str],
+    assoc_batch: int,
+    read_batch: int,
+    problems: Problems | None = None,
 ) -> dict[str, list[Activity]]:
-    """contact id → activities from its meetings, calls and emails."""
+    """contact id → activities from its meetings, calls and emails.
+
+    An engagement associated twice with a contact counts once. Engagements whose time is
+    unusable are left out; they, and contacts to reject for a naive time, are noted in
+    `problems` (logged when no `problems` is given).
+    """
     out: dict[str, list[Activity]] = {cid: [] for cid in contact_ids}
     for kind, properties in ENGAGEMENTS.items():
         links = associated(calls, kind, contact_ids, assoc_batch)
@@ -132,11 +290,21 @@ def engagement_activities(
             continue
         objects = read_objects(calls, kind, ids, properties, read_batch)
         for cid, eids in links.items():
-            for eid in eids:
+            for eid in dict.fromkeys(eids):
                 props = objects.get(eid)
-                activity = engagement_activity(kind, props) if props is not None else None
-                if activity is not None:
-                    out.setdefault(cid, []).append(activity)
+                if props is None:
+                    continue
+                try:
+                    activity = engagement_activity(kind, props, eid)
+                except BadTime as exc:
+                    if problems is None:
+                        log.warning("contact %s: %s", cid, exc)
+                    elif isinstance(exc, NaiveTime):
+                        problems.reject(cid, str(exc))
+                    else:
+                        problems.drop(cid, str(exc))
+                    continue
+                out.setdefault(cid, []).append(activity)
     return out
 
 
@@ -152,22 +320,36 @@ def rollup_properties(rollups: Sequence[RollupActivity]) -> list[str]:
 
 
 def rollup_activities(
-    props: Mapping[str, Any], rollups: Sequence[RollupActivity]
+    props: Mapping[str, Any],
+    rollups: Sequence[RollupActivity],
+    dropped: list[str] | None = None,
 ) -> list[Activity]:
-    """Activities from contact rollups: the first applicable entry per date property."""
+    """Activities from contact rollups: the first applicable entry per date property.
+
+    A date that is not usable leaves its activity out (the reason goes to `dropped`); a
+    naive one raises `NaiveTime` (the contact is rejected).
+    """
     done: set[str] = set()
     out = []
     for r in rollups:
         if r.date_property in done:
             continue
-        at = parse_instant(props.get(r.date_property))
+        try:
+            at = hubspot_time(props.get(r.date_property), r.date_property)
+        except NaiveTime:
+            raise
+        except BadTime as exc:
+            done.add(r.date_property)
+            if dropped is not None:
+                dropped.append(str(exc))
+            continue
         if at is None:
             continue
         if r.when_property is not None:
-            text = str(props.get(r.when_property) or "").casefold()
+            text = _text(props.get(r.when_property)).casefold()
             if not any(word.casefold() in text for word in r.when_contains or ()):
                 continue
         done.add(r.date_property)
-        detail = {key: props.get(name) or "" for key, name in r.detail.items()}
+        detail = {key: _text(props.get(name)) for key, name in r.detail.items()}
         out.append(Activity(r.type, at, detail))
     return out
