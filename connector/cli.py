@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -30,7 +29,7 @@ from connector.explain import explain as render_explanation
 from connector.mapping.loader import MappingInvalid, load_mapping
 from connector.progress import progress_bar
 from connector.records import BadLine, LeadRecord, RecordError, parse_time, read_jsonl, write_jsonl
-from connector.runner import Context, open_context
+from connector.runner import Context, LiveContext, mapping_path, open_context
 from connector.sandbox.serve import serve
 from connector.scoring import CompiledMapping, compile_mapping, score
 from connector.state import StateStore
@@ -278,9 +277,10 @@ def run_command(config: ConfigOption = None) -> None:
     """
     with handled(), open_context(config) as ctx:
         stop = threading.Event()
+        live = LiveContext(ctx, mapping_path(ctx.settings))
         jobs = Jobs(
-            sync=partial(ctx.sync().run, should_stop=stop.is_set),
-            rescore=partial(ctx.rescore().run, should_stop=stop.is_set),
+            sync=lambda: live.current().sync().run(should_stop=stop.is_set),
+            rescore=lambda: live.current().rescore().run(should_stop=stop.is_set),
         )
         code = run_daemon(ctx.settings, jobs, stop=stop, lock=ctx.lock)
     raise typer.Exit(code)

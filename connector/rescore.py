@@ -11,6 +11,7 @@ sync's own diff, batching, retry, dead-letter, journal and snapshot code.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -19,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from multiprocessing.pool import AsyncResult, Pool
 
-from connector.crm.base import TIMESTAMP_FIELDS, CrmAdapter, Patch, Pulled, Value
+from connector.crm.base import RIDE_ALONG, CrmAdapter, Patch, Pulled, Value
 from connector.crm.values import changed_fields, parse_instant
 from connector.lifecycle import Decision, Memory, evaluate
 from connector.mapping.schema import MappingSpec
@@ -69,14 +70,18 @@ def held_record(record: LeadRecord, stage: str | None) -> LeadRecord:
 
 
 def rescore_record(
-    record: LeadRecord, mapping: CompiledMapping, memory: Memory, now: datetime
+    record: LeadRecord,
+    mapping: CompiledMapping,
+    memory: Memory,
+    now: datetime,
+    model: str | None = None,
 ) -> tuple[ScoreResult, Decision, dict[str, Value]]:
     """Score and decide one held record at `now`; the desired write-back values.
 
     Exactly what the sync computes for a record pulled unchanged at `now`.
     """
     result, decision = evaluate(record, mapping, memory, now)
-    return result, decision, desired_values(result, decision, now)
+    return result, decision, desired_values(result, decision, now, model)
 
 
 _NOT_WRITTEN = frozenset({"modified_at", "echo_at"})
@@ -101,8 +106,9 @@ class _Batch:
 class _Scorer:
     """Rescores snapshots; runs in the job's process or in a worker process."""
 
-    def __init__(self, mapping: CompiledMapping) -> None:
+    def __init__(self, mapping: CompiledMapping, model: str | None) -> None:
         self.mapping = mapping
+        self.model = model
         self.windows = windows_of(mapping.spec)
 
     def page(self, obj: str, snaps: Iterable[Snapshot], now: datetime) -> _Batch:
@@ -113,9 +119,11 @@ class _Scorer:
                 continue  # kept from a settled crash: the next sync reads the record
             record = stored_record(snap)
             memory = memory_of(snap)
-            result, decision, desired = rescore_record(record, self.mapping, memory, now)
+            result, decision, desired = rescore_record(
+                record, self.mapping, memory, now, self.model
+            )
             current = current_values(snap)
-            diff = changed_fields(desired, current, TIMESTAMP_FIELDS)
+            diff = changed_fields(desired, current, RIDE_ALONG)
             backward = decision.action in RECYCLES
             patch = Patch(obj, snap.record_id, diff, backward) if diff else None
             written = snap.written
@@ -130,10 +138,10 @@ class _Scorer:
 _worker: tuple[_Scorer, StateStore] | None = None
 
 
-def _start_worker(spec: MappingSpec, url: str) -> None:
+def _start_worker(spec: MappingSpec, url: str, model: str | None) -> None:
     """Pool initializer: compile the mapping and connect to the store once per process."""
     global _worker
-    _worker = (_Scorer(compile_mapping(spec)), StateStore(make_engine(url)))
+    _worker = (_Scorer(compile_mapping(spec), model), StateStore(make_engine(url)))
 
 
 def _score_ids(task: tuple[str, str, list[str], datetime]) -> _Batch:
@@ -159,7 +167,9 @@ def _score_ids(task: tuple[str, str, list[str], datetime]) -> _Batch:
 
 
 class Rescore:
-    """The daily rescore of every due snapshot of one CRM (design §1, issue 6)."""
+    """Rescoring stored snapshots without reading the CRM: the daily rescore of every due
+    snapshot (`run`), and, after a mapping edit, every snapshot another mapping version
+    computed (`remodel`, which the sync runs first)."""
 
     def __init__(
         self,
@@ -184,7 +194,7 @@ class Rescore:
         self.max_attempts = max_attempts
         self.version = version
         """The mapping's `<stem>@<hex12>`, recorded on each run."""
-        self._scorer = _Scorer(mapping)
+        self._scorer = _Scorer(mapping, version)
 
     def run(
         self,
@@ -214,12 +224,29 @@ class Rescore:
                 self._rescore_object(obj, batches, now, options, summary)
         return summary
 
+    def remodel(self, obj: str, now: datetime, options: RunOptions, summary: RunSummary) -> None:
+        """Within a sync: rescore every stored snapshot of `obj` that another mapping version
+        computed, and write what changed (the new version rides along), so an edited
+        mapping reaches every contact in one cycle, with no CRM reads. Nothing to do when
+        the mapping has no version or every snapshot already has it."""
+        if self.version is None:
+            return
+        kind, version = self.adapter.kind, self.version
+        stale = self.store.iter_stale_model_ids(version, kind, obj, batch=self.batch)
+        first = next(stale, None)
+        if first is None:
+            return
+        pages = itertools.chain([first], stale)
+        with self._pool() as pool:
+            batches = self._by_ids(obj, pages, now, pool)
+            self._rescore_object(obj, batches, now, options, summary)
+
     def _pool(self) -> AbstractContextManager[Pool | None]:
         if self.workers <= 1:
             return nullcontext()
         url = self.store.engine.url.render_as_string(hide_password=False)
         context = multiprocessing.get_context("spawn")  # no forked engines or locks
-        return context.Pool(self.workers, _start_worker, (self.mapping.spec, url))
+        return context.Pool(self.workers, _start_worker, (self.mapping.spec, url, self.version))
 
     def _batches(self, obj: str, now: datetime, pool: Pool | None) -> Iterator[_Batch]:
         """Rescored pages in due order: here, or by the pool with a bounded read-ahead."""
@@ -235,8 +262,21 @@ class Rescore:
                 yield self._scorer.page(obj, page, now)
             return
         size = max(1, min(self.batch, 1_000))  # small tasks keep every worker busy
+        yield from self._by_ids(obj, self.store.iter_due_ids(now, kind, obj, batch=size), now, pool)
+
+    def _by_ids(
+        self, obj: str, pages: Iterator[list[str]], now: datetime, pool: Pool | None
+    ) -> Iterator[_Batch]:
+        """Rescored pages of snapshots read by id: here, or by the pool with a bounded
+        read-ahead."""
+        kind = self.adapter.kind
+        if pool is None:
+            for ids in pages:
+                found = self.store.get_snapshots(kind, obj, ids)
+                yield self._scorer.page(obj, (found[i] for i in ids if i in found), now)
+            return
         pending: deque[AsyncResult[_Batch]] = deque()
-        for ids in self.store.iter_due_ids(now, kind, obj, batch=size):
+        for ids in pages:
             pending.append(pool.apply_async(_score_ids, ((kind, obj, ids, now),)))
             # Deep enough that workers keep scoring while this process waits on a commit.
             if len(pending) > 8 * self.workers:

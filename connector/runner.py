@@ -6,10 +6,11 @@ job run the very same pipeline.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,13 +18,15 @@ from connector.config import Settings, load_settings
 from connector.crm.base import CrmAdapter
 from connector.crm.factory import build_adapter
 from connector.errors import ConfigError
-from connector.mapping.loader import load_mapping, mapping_version
+from connector.mapping.loader import MappingInvalid, load_mapping, mapping_version
 from connector.mapping.schema import MappingSpec
 from connector.rescore import Rescore
 from connector.scoring import CompiledMapping, compile_mapping
 from connector.state import StateStore
 from connector.state.lock import AccountLock
 from connector.sync import Sync
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,8 +43,9 @@ class Context:
     lock: AccountLock
     """One writer per CRM account: every writing command holds it for its run."""
 
-    def sync(self) -> Sync:
-        """The sync pipeline for this configuration."""
+    def sync(self, workers: int | None = None) -> Sync:
+        """The sync pipeline for this configuration; after a mapping edit it first rescores
+        the stored snapshots of the older version (with the rescore's worker processes)."""
         lookback = timedelta(minutes=self.settings.sync.lookback_minutes)
         return Sync(
             self.adapter,
@@ -50,6 +54,7 @@ class Context:
             lookback=lookback,
             max_attempts=self.settings.sync.dead_letter_max_attempts,
             version=self.version,
+            remodel=self.rescore(workers).remodel,
         )
 
     def rescore(self, workers: int | None = None) -> Rescore:
@@ -81,6 +86,52 @@ def mapping_path(settings: Settings) -> Path:
             key="[mapping] path",
         )
     return path
+
+
+class LiveContext:
+    """The daemon's context, with the mapping re-read when its file changes.
+
+    An admin edits the mapping while the daemon runs: the next cycle checks the file's
+    version (`<stem>@<hex12>` of its bytes) and, when it changed, loads it. A valid edit
+    takes effect at once (that sync rescores the stored records under it); an invalid one
+    is logged with every `file:line: problem` and the last good mapping stays in force
+    until the file is fixed.
+    """
+
+    def __init__(self, context: Context, path: Path) -> None:
+        self.context = context
+        self.path = path
+        self._seen = context.version
+
+    def current(self) -> Context:
+        """The context to run this cycle with."""
+        try:
+            version = mapping_version(self.path)
+        except OSError as exc:
+            log.error("cannot read mapping %s (%s): keeping %s", self.path, exc.strerror,
+                      self.context.version)  # fmt: skip
+            return self.context
+        if version == self._seen:
+            return self.context
+        self._seen = version
+        try:
+            spec = load_mapping(self.path)
+        except MappingInvalid as exc:
+            for problem in exc.problems:
+                log.error("%s", problem)
+            log.error("mapping %s is invalid: keeping %s until it is fixed", self.path,
+                      self.context.version)  # fmt: skip
+            return self.context
+        old = self.context
+        self.context = replace(
+            old,
+            spec=spec,
+            mapping=compile_mapping(spec),
+            adapter=build_adapter(old.settings, spec),
+            version=version,
+        )
+        log.info("mapping changed: %s → %s", old.version, version)
+        return self.context
 
 
 @contextmanager

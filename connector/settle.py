@@ -26,7 +26,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.crm.base import STAGE_FIELD, TIMESTAMP_FIELDS, CrmAdapter, Current, Patch, Value
+from connector.crm.base import RIDE_ALONG, STAGE_FIELD, CrmAdapter, Current, Patch, Value
 from connector.crm.values import normalise, parse_instant
 from connector.lifecycle import Memory
 from connector.state import NEVER, PendingWrite, Snapshot, StateStore
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 def landed(changes: Mapping[str, tuple[Any, Any]], current: Mapping[str, Value]) -> bool:
     """True when the CRM holds the new value of at least one field the write changed."""
     for f, (before, after) in changes.items():
-        if f in TIMESTAMP_FIELDS or normalise(f, before) == normalise(f, after):
+        if f in RIDE_ALONG or normalise(f, before) == normalise(f, after):
             continue
         if normalise(f, current.get(f)) == normalise(f, after):
             return True

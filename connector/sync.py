@@ -34,8 +34,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.crm.base import (
+    RIDE_ALONG,
     STAGE_FIELD,
-    TIMESTAMP_FIELDS,
     CrmAdapter,
     Outcome,
     Page,
@@ -82,8 +82,11 @@ def format_reasons(result: ScoreResult, limit: int = REASONS_LIMIT) -> str:
     return text
 
 
-def desired_values(result: ScoreResult, decision: Decision, now: datetime) -> dict[str, Value]:
-    """The write-back fields (design §6) for one scored and decided record."""
+def desired_values(
+    result: ScoreResult, decision: Decision, now: datetime, model: str | None = None
+) -> dict[str, Value]:
+    """The write-back fields for one scored and decided record; `model` is the mapping
+    version (`<stem>@<hex12>`), written along with any real change."""
     memory = decision.memory
     values: dict[str, Value] = {
         "fit": result.fit,
@@ -99,6 +102,8 @@ def desired_values(result: ScoreResult, decision: Decision, now: datetime) -> di
         "recycled_at": format_instant(memory.recycled_at) if memory.recycled_at else None,
         "sla": decision.sla or None,
     }
+    if model is not None:
+        values["model"] = model
     if decision.stage_changed:
         values[STAGE_FIELD] = decision.stage
     return values
@@ -203,6 +208,10 @@ class RunSummary:
 PlanSink = Callable[[PlannedChange], None]
 """Receives each change a dry run would write, as it is computed (streamed, not kept)."""
 
+Remodel = Callable[[str, datetime, "RunOptions", RunSummary], None]
+"""Rescores one object's stored snapshots that another mapping version computed, inside
+the sync's run (see `Rescore.remodel`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
@@ -229,6 +238,7 @@ class Sync:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_attempts: int | None = 10,
         version: str | None = None,
+        remodel: Remodel | None = None,
     ) -> None:
         self.adapter = adapter
         self.mapping = mapping
@@ -237,7 +247,9 @@ class Sync:
         self.clock = clock
         self.max_attempts = max_attempts
         self.version = version
-        """The mapping's `<stem>@<hex12>`, recorded on each run."""
+        """The mapping's `<stem>@<hex12>`, recorded on each run and written with changes."""
+        self.remodel = remodel
+        """Run before each pull: brings snapshots of an earlier mapping version up to date."""
         self._windows = windows_of(mapping.spec)
 
     # ------------------------------------------------------------------ state helpers
@@ -274,6 +286,8 @@ class Sync:
             for obj in self.adapter.objects:
                 if not dry_run:
                     summary.settled += settle_pending(self.adapter, self.store, obj)
+                if self.remodel is not None:
+                    self.remodel(obj, now, options, summary)
                 self._sync_object(obj, now, options, summary)
         return summary
 
@@ -307,8 +321,8 @@ class Sync:
         for item in items:
             memory = memory_with_crm(snaps.get(item.record.id), item.current)
             result, decision = evaluate(item.record, self.mapping, memory, now)
-            desired = desired_values(result, decision, now)
-            diff = changed_fields(desired, dict(item.current), TIMESTAMP_FIELDS)
+            desired = desired_values(result, decision, now, self.version)
+            diff = changed_fields(desired, dict(item.current), RIDE_ALONG)
             backward = decision.action in RECYCLES
             patch = Patch(obj, item.record.id, diff, backward) if diff else None
             due = due_at(item.record, self.mapping, decision.memory, now, self._windows)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.crm.base import STAGE_FIELD, TIMESTAMP_FIELDS, CrmAdapter, Current, Patch, Value
+from connector.crm.base import RIDE_ALONG, STAGE_FIELD, CrmAdapter, Current, Patch, Value
 from connector.crm.values import normalise, parse_instant
 from connector.errors import MqlsyncError
 from connector.lifecycle import STAGES
@@ -86,11 +86,11 @@ def restore(
         now = normalise(f, current.values.get(f))
         if now == normalise(f, before):
             continue  # already as before (the write never landed, or was undone)
-        if now != normalise(f, after) and f not in TIMESTAMP_FIELDS:
+        if now != normalise(f, after) and f not in RIDE_ALONG:
             skipped.append(Skipped(record_id, f, f"changed in the CRM since (now {now!r})"))
             continue
         values[f] = normalise(f, before)
-    if values.keys() <= TIMESTAMP_FIELDS:
+    if values.keys() <= RIDE_ALONG:
         return {}, skipped
     return values, skipped
 

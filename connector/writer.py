@@ -113,6 +113,7 @@ def snapshot_of(
         written=written,
         record=item.pulled.record.to_json() if with_record else {},
         due_at=item.due_at,
+        model=str(item.desired["model"]) if item.desired.get("model") else None,
     )
 
 

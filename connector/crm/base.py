@@ -19,8 +19,10 @@ from connector.records import LeadRecord
 STAGE_FIELD = "stage"
 """Logical name of the lifecycle stage; its values are canonical stages (design §5)."""
 
-TIMESTAMP_FIELDS = frozenset({"scored_at"})
-"""Fields that ride along with real changes but never cause a write on their own (§6)."""
+RIDE_ALONG = frozenset({"scored_at", "model"})
+"""Fields that ride along with real changes but never cause a write on their own: the
+scoring time and the mapping version. An edited mapping that changes nobody's score
+writes nobody; the records it does change carry the new version."""
 
 Value = str | int | None
 """Write-back values in normalised form: integers, strings, None for empty."""

@@ -27,6 +27,7 @@ FIELD_KINDS: dict[str, Kind] = {
     "recycle_reason": "text",
     "recycled_at": "datetime",
     "sla": "text",
+    "model": "text",
     "stage": "text",
 }
 

@@ -34,6 +34,7 @@ def upgrade(engine: Engine) -> None:
     _step(engine, _needs_journal_state, _add_journal_state)
     _step(engine, _needs_parked_at, _add_parked_at)
     _step(engine, _needs_mapping_version, _add_mapping_version)
+    _step(engine, _needs_snapshot_model, _add_snapshot_model)
     for table in (t.snapshots, t.journal):
         for index in table.indexes:
             index.create(engine, checkfirst=True)
@@ -111,3 +112,13 @@ def _needs_mapping_version(conn: Connection) -> bool:
 def _add_mapping_version(conn: Connection) -> None:
     """``runs.mapping_version``: the model each run scored with."""
     conn.execute(text("ALTER TABLE runs ADD COLUMN mapping_version VARCHAR(160)"))
+
+
+def _needs_snapshot_model(conn: Connection) -> bool:
+    return "model" not in _columns(conn, "snapshots")
+
+
+def _add_snapshot_model(conn: Connection) -> None:
+    """``snapshots.model``: NULL for rows of older versions, so the next sync rescores them
+    under the configured mapping once."""
+    conn.execute(text("ALTER TABLE snapshots ADD COLUMN model VARCHAR(160)"))

@@ -28,7 +28,7 @@ __all__ = [
 SNAPSHOT_ORDER = (
     "crm", "object", "record_id", "fit", "engagement", "total", "grade", "route", "temperature",
     "stage", "mql_at", "recycled_at", "recycle_reason", "lead_status_at_promotion", "scored_at",
-    "written", "record", "due_at",
+    "written", "record", "due_at", "model",
 )  # fmt: skip
 SNAPSHOT_COLUMNS = [t.snapshots.c[name] for name in SNAPSHOT_ORDER]
 
@@ -54,6 +54,7 @@ def snapshot_row(s: Snapshot) -> dict[str, Any]:
         "written": t.dumps(s.written),
         "record": t.dumps(s.record),
         "due_at": s.due_at,
+        "model": s.model,
     }
 
 
@@ -61,6 +62,7 @@ def snapshot_row(s: Snapshot) -> dict[str, Any]:
 _UPDATE_ORDER = (
     "fit", "engagement", "total", "grade", "route", "temperature", "stage", "mql_at",
     "recycled_at", "recycle_reason", "lead_status_at_promotion", "scored_at", "written", "due_at",
+    "model",
 )  # fmt: skip
 
 
@@ -84,7 +86,8 @@ def snapshot_update(s: Snapshot, dialect: str) -> tuple[Any, ...]:
         s.fit, s.engagement, s.total, s.grade, s.route, s.temperature, s.stage,
         t.bind_instant(s.mql_at, dialect), t.bind_instant(s.recycled_at, dialect),
         s.recycle_reason, s.lead_status_at_promotion, t.bind_instant(s.scored_at, dialect),
-        t.dumps(s.written), t.bind_instant(s.due_at, dialect), s.crm, s.obj, s.record_id,
+        t.dumps(s.written), t.bind_instant(s.due_at, dialect), s.model, s.crm, s.obj,
+        s.record_id,
     )  # fmt: skip
 
 
@@ -109,10 +112,10 @@ def journal_row(run_id: int, r: JournalRecord, state: str) -> tuple[Any, ...]:
 def snapshot(row: Sequence[Any]) -> Snapshot:
     """Decode a row; positional unpacking in _SNAPSHOT_ORDER is much faster than row.attr."""
     (c, o, rid, fit, eng, total, grade, route, temp, stage, mql, rec, reason, status, at, w, r,
-     due) = row  # fmt: skip
+     due, model) = row  # fmt: skip
     return Snapshot(
         c, o, rid, fit, eng, total, at, grade, route, temp, stage, mql, rec, reason, status,
-        t.loads(w), t.loads(r), due,
+        t.loads(w), t.loads(r), due, model,
     )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     and_,
     func,
     insert,
+    or_,
     select,
     tuple_,
     update,
@@ -362,6 +363,20 @@ class StateStore:
         s = t.snapshots.c
         columns = [s.crm, s.object, s.record_id, s.due_at]
         for page in self._due_pages(now, crm, obj, batch, columns):
+            yield [str(row.record_id) for row in page]
+
+    def iter_stale_model_ids(
+        self, version: str, crm: str, obj: str, *, batch: int = 5_000
+    ) -> Iterator[list[str]]:
+        """Record ids of one object's snapshots computed by another mapping version than
+        ``version`` (or by a version that recorded none), a page at a time in key order.
+
+        A row the caller rescores between pages gets ``version`` and is not read again."""
+        s = t.snapshots.c
+        stale = select(s.crm, s.object, s.record_id).where(
+            or_(s.model.is_(None), s.model != version)
+        )
+        for page in self._keyset(stale, (s.crm, s.object, s.record_id), crm, obj, batch):
             yield [str(row.record_id) for row in page]
 
     def _due_pages(

@@ -138,6 +138,7 @@ snapshots = Table(
     # When time alone may next change what was written (connector.timers); NULL = not known
     # yet (due now). The daily rescore reads only due rows through ix_snapshots_due.
     Column("due_at", UtcDateTime()),
+    Column("model", String(160)),  # mapping version that computed it (<stem>@<hex12>)
     # Clustered on the key in SQLite: the rescore's key-ordered scan reads pages in order
     # instead of an index plus a rowid lookup per row (~20 % faster, smaller file).
     sqlite_with_rowid=False,

@@ -106,6 +106,9 @@ class Snapshot:
     due_at: datetime | None = None
     """When time alone may next change the written values (``connector.timers``); ``None``
     = not known, so the rescore treats it as due; ``NEVER`` = no time-based change."""
+    model: str | None = None
+    """The mapping version (``<stem>@<hex12>``) that computed it; another version means
+    the next sync rescores it from the store."""
 
     def __post_init__(self) -> None:
         # Inline checks: the rescore builds a million of these from the store.

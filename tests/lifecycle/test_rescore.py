@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connector.crm.base import TIMESTAMP_FIELDS
+from connector.crm.base import RIDE_ALONG
 from connector.crm.values import changed_fields
 from connector.records import parse_record
 from connector.rescore import Rescore, current_values, held_record, rescore_record
@@ -45,7 +45,7 @@ def expected_changes(rig: Rig, at: datetime) -> dict[str, dict]:
     for snap in rig.store.iter_snapshots("hubspot", "contact"):
         record = held_record(parse_record(snap.record), snap.stage)
         _, _, desired = rescore_record(record, rig.mapping, memory_of(snap), at)
-        diff = changed_fields(desired, current_values(snap), TIMESTAMP_FIELDS)
+        diff = changed_fields(desired, current_values(snap), RIDE_ALONG)
         if diff:
             out[snap.record_id] = diff
     return out

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.crm.base import TIMESTAMP_FIELDS
+from connector.crm.base import RIDE_ALONG
 from connector.crm.values import changed_fields, normalise
 from connector.lifecycle import Memory
 from connector.mapping.loader import parse_mapping
@@ -227,4 +227,4 @@ def test_nothing_written_changes_before_the_due_time(case):  # type: ignore[no-u
             continue
         _, later, values = rescore_record(held, mapping, stored, at)
         assert later.action == "none", (at, due)
-        assert changed_fields(values, desired, TIMESTAMP_FIELDS) == {}, (at, due)
+        assert changed_fields(values, desired, RIDE_ALONG) == {}, (at, due)

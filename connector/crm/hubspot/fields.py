@@ -50,11 +50,12 @@ _DESCRIPTIONS = {
     "recycle_reason": "Why the lead was recycled to nurture",
     "recycled_at": "When the lead was recycled",
     "sla": "SLA state while at MQL: ok or breached:<window>",
+    "model": "The mapping version that computed the score: <file stem>@<12 hex of its sha256>",
 }
 
 
 def property_specs(prefix: str = "mqlsync_") -> list[PropertySpec]:
-    """The twelve §6 properties, named `<prefix><field>`."""
+    """mqlsync's contact properties, named `<prefix><field>`."""
     specs = []
     for field, description in _DESCRIPTIONS.items():
         hs_type, field_type = _TYPES[FIELD_KINDS[field]]
