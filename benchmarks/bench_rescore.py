@@ -8,8 +8,9 @@ Builds the state a sync at T0 would leave (in child processes, cached in /tmp): 
 people (`connector.sandbox.synthetic`, ~12 activities each, all ages, real MQLs, SAL and
 customers), each scored and decided at T0 under b2b-saas, with the written values, the
 lifecycle memory and `due_at` the sync stores. Then, in this process, runs `Rescore` at
-T0 + `--days` against a counting fake adapter (every write acknowledged; any read fails
-the run) and prints totals, due, rescored, changed, written, seconds, peak RSS and calls.
+T0 + `--days` against a counting fake adapter (every write acknowledged; any pull or read
+fails the run; the check of each recycle against the CRM's current stage is counted) and
+prints totals, due, rescored, changed, written, seconds, peak RSS and calls.
 `--unknown` first clears every `due_at` (a store the sync never gave due times to: the
 worst case, every snapshot rescored). The database is copied before each run so the
 cached one stays at T0.
@@ -33,14 +34,14 @@ from typing import Any
 from cached_store import ensure_snapshots
 from sqlalchemy import text
 
-from connector.crm.base import Outcome, Page, Patch, ProvisionReport, Pulled
+from connector.crm.base import Current, Outcome, Page, Patch, ProvisionReport, Pulled
 from connector.lifecycle import Memory, evaluate
 from connector.mapping.loader import load_mapping
 from connector.records import Activity, LeadRecord
 from connector.rescore import Rescore
 from connector.sandbox.synthetic import SyntheticPerson, generate_people, person_for
 from connector.scoring import CompiledMapping, compile_mapping
-from connector.state import Snapshot, StateStore
+from connector.state import EPOCH, Snapshot, StateStore
 from connector.sync import desired_values
 from connector.timers import Window, due_at, windows_of
 from connector.writer import Scored, snapshot_of
@@ -141,12 +142,13 @@ class CountingAdapter:
 
     def __init__(self) -> None:
         self.reads = 0
+        self.guard_reads = 0
         self.writes = 0
         self.patches = 0
 
     @property
     def api_calls(self) -> int:
-        return self.reads + self.writes
+        return self.reads + self.guard_reads + self.writes
 
     def provision(self, *, dry_run: bool = False) -> ProvisionReport:
         raise AssertionError("the rescore must not provision")
@@ -155,9 +157,15 @@ class CountingAdapter:
         self.reads += 1
         raise AssertionError("the rescore must not pull")
 
-    def read(self, obj: str, ids: Sequence[str]) -> Iterator[Page]:
+    def read(self, obj: str, ids: Sequence[str], now: datetime) -> Iterator[Page]:
         self.reads += 1
         raise AssertionError("the rescore must not read")
+
+    def peek(self, obj: str, ids: Sequence[str]) -> dict[str, Current]:
+        """The check of each recycle against the CRM's stage: every record still at MQL
+        and unchanged (a batch read of ≤ 100 ids a call, as HubSpot's)."""
+        self.guard_reads += -(-len(ids) // self.write_batch_size)
+        return {i: Current({"stage": "mql"}, EPOCH) for i in ids}
 
     def write(self, obj: str, patches: list[Patch]) -> list[Outcome]:
         assert len(patches) <= self.write_batch_size
@@ -237,8 +245,8 @@ def main() -> None:
         f"largest child process: {workers_peak:.0f} MB)"
     )
     print(
-        f"CRM read calls: {adapter.reads}   write calls: {adapter.writes} "
-        f"({adapter.patches:,} records)"
+        f"CRM read calls: {adapter.reads}   recycle checks: {adapter.guard_reads}   "
+        f"write calls: {adapter.writes} ({adapter.patches:,} records)"
     )
     work.unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):

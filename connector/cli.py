@@ -26,7 +26,7 @@ from connector.daemon import Jobs, run_daemon
 from connector.demo import DEFAULT_MAPPING, run_demo
 from connector.errors import MqlsyncError
 from connector.explain import explain as render_explanation
-from connector.mapping.loader import MappingInvalid, load_mapping
+from connector.mapping.loader import MappingInvalid, load_mapping, mapping_version
 from connector.progress import progress_bar
 from connector.records import BadLine, LeadRecord, RecordError, parse_time, read_jsonl, write_jsonl
 from connector.runner import Context, LiveContext, mapping_path, open_context
@@ -35,6 +35,7 @@ from connector.scoring import CompiledMapping, compile_mapping, score
 from connector.state import StateStore
 from connector.sync import PlannedChange, RunSummary
 from connector.undo import Undo
+from connector.whatif import what_if
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -316,11 +317,21 @@ def undo_command(
 def plan_command(
     config: ConfigOption = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+    other: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping",
+            "-m",
+            help="What-if: the changes a switch to this mapping would write, computed from "
+            "the stored records alone (no CRM call).",
+        ),
+    ] = None,
 ) -> None:
     """Preview a sync: every record and field it would change (before → after); writes nothing.
 
     Changes are printed as they are computed, so a plan over a million contacts needs no
-    more memory than a page of them.
+    more memory than a page of them. With --mapping, the what-if of switching to another
+    mapping: its changes and MQLs gained and lost, by grade and route.
     """
     if output not in ("table", "json"):
         raise fail("--output must be table or json", 2)
@@ -339,6 +350,25 @@ def plan_command(
         sys.stdout.write('{"changes": [')
     else:
         typer.echo("record\tfield\tbefore → after")
+    if other is not None:
+        with handled():
+            settings = load_settings(config)
+            compiled = load_compiled(other)
+            with StateStore.open(settings.state.url) as store:
+                totals = what_if(
+                    store, settings.crm.kind, compiled, mapping_version(other),
+                    datetime.now(UTC), show,
+                )  # fmt: skip
+        if as_json:
+            sys.stdout.write(f'\n], "totals": {json.dumps(totals.to_json())}}}\n')
+            return
+        typer.echo(f"what-if {other.name}: {totals.headline()}")
+        for name in ("gained_by_grade", "lost_by_grade", "routes_before", "routes_after"):
+            counts = totals.to_json()[name]
+            typer.echo(f"  {name.replace('_', ' ')}: " + (
+                ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+            ))  # fmt: skip
+        return
     with handled(), open_context(config) as ctx:
         summary = ctx.sync().run(dry_run=True, plan=show)
     if as_json:

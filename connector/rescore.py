@@ -135,6 +135,17 @@ class _Scorer:
         return _Batch(scored, tally)
 
 
+def score_snapshots(
+    mapping: CompiledMapping,
+    model: str | None,
+    obj: str,
+    snaps: Iterable[Snapshot],
+    now: datetime,
+) -> list[Scored]:
+    """Rescore stored snapshots at `now` as a sync would (for what-if previews)."""
+    return _Scorer(mapping, model).page(obj, snaps, now).scored
+
+
 _worker: tuple[_Scorer, StateStore] | None = None
 
 
@@ -325,5 +336,6 @@ __all__ = [
     "current_values",
     "held_record",
     "rescore_record",
+    "score_snapshots",
     "stored_record",
 ]

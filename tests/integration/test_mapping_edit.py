@@ -71,7 +71,21 @@ def test_an_edited_mapping_is_written_to_exactly_the_contacts_it_changes(portal)
     sandbox, config, mapping, db = portal
     text = mapping.read_text()
     assert EDIT[0] in text
-    mapping.write_text(text.replace(*EDIT) + CLICK_RULE)
+    edited = text.replace(*EDIT) + CLICK_RULE
+    # what-if first: the switch previewed from the stored records, no CRM call
+    other = mapping.with_name("candidate.toml")
+    other.write_text(edited)
+    calls = len(sandbox.request_log)
+    what = invoke("plan", "--config", config, "--mapping", str(other), "-o", "json")
+    assert what.exit_code == 0, what.output
+    assert len(sandbox.request_log) == calls
+    what_if = json.loads(what.stdout)
+    assert what_if["totals"]["gained"] > 0  # threshold 60 → 50
+    table_view = invoke("plan", "--config", config, "--mapping", str(other))
+    assert f"{what_if['totals']['mqls_after'] - what_if['totals']['mqls_before']:+d} MQLs" in (
+        table_view.stdout
+    )
+    mapping.write_text(edited)
     assert invoke("validate", str(mapping)).exit_code == 0
     version = mapping_version(mapping)
     compiled = compile_mapping(load_mapping(mapping))
@@ -101,11 +115,14 @@ def test_an_edited_mapping_is_written_to_exactly_the_contacts_it_changes(portal)
     after = {table.id_of(r): table.value(r, "mqlsync_model") for r in range(table.size)}
     written = {rid for rid in after if after[rid] != before[rid]}
     assert written == planned_ids == changed  # exactly the contacts whose values move …
+    assert {c["record_id"] for c in what_if["changes"]} == written  # … as the what-if said
     assert all(after[rid] == version for rid in written)  # … each with the new version
     with StateStore.open(f"sqlite:///{db}") as store:
         assert {s.model for s in store.iter_snapshots("hubspot")} == {version}
         runs = store.recent_runs(1)
         assert runs[0].mapping_version == version
+        routes = [s.route for s in store.iter_snapshots("hubspot")]
+    assert routes.count("sales") == what_if["totals"]["mqls_after"]
 
     again = invoke("sync", "--once", "--config", config)
     assert again.exit_code == 0 and "written 0," in again.stdout
