@@ -26,6 +26,7 @@ from connector.daemon import Jobs, run_daemon
 from connector.demo import DEFAULT_MAPPING, run_demo
 from connector.errors import MqlsyncError
 from connector.explain import explain as render_explanation
+from connector.live import explain_live
 from connector.mapping.loader import MappingInvalid, load_mapping, mapping_version
 from connector.progress import progress_bar
 from connector.records import BadLine, LeadRecord, RecordError, parse_time, read_jsonl, write_jsonl
@@ -133,9 +134,35 @@ def score_command(
 
 @app.command("explain")
 def explain_command(
-    mapping: MappingOption, input_file: InputArgument = "-", now: NowOption = None
+    mapping: Annotated[
+        Path | None,
+        typer.Option("--mapping", "-m", help="Mapping TOML file (with an input file)."),
+    ] = None,
+    input_file: InputArgument = "-",
+    now: NowOption = None,
+    config: ConfigOption = None,
+    contact: Annotated[
+        str | None,
+        typer.Option(
+            "--contact",
+            help="Explain this live CRM record (id or email), pulled now with --config.",
+        ),
+    ] = None,
 ) -> None:
-    """Print a human-readable breakdown of each record's score: rules, evidence, caps, verdict."""
+    """Print a human-readable breakdown of each record's score: rules, evidence, caps, verdict.
+
+    With --contact, one live record: pulled from the CRM now, with its lifecycle (why
+    engagement is low after a recycle, the cooldown) and what the next sync would write.
+    """
+    if contact is not None:
+        with handled(), open_context(config) as ctx:
+            text = explain_live(
+                ctx.adapter, ctx.store, ctx.mapping, contact, parse_now(now), ctx.version
+            )
+        typer.echo(text)
+        return
+    if mapping is None:
+        raise fail("give --mapping and records to explain, or --contact with --config", 2)
     with scored_input(mapping, input_file, now) as (compiled, clock, records):
         for number, record in enumerate(records):
             if number:

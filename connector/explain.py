@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from connector.lifecycle import Decision, Memory, in_cooldown
 from connector.records import LeadRecord
 from connector.scoring import CompiledMapping, Reason, ScoreResult
 
@@ -68,3 +72,55 @@ def explain(record: LeadRecord, result: ScoreResult, mapping: CompiledMapping) -
     out.extend(_verdict(result, mapping))
     out.append(f"Temperature: {result.temperature}   Route: {result.route}")
     return "\n".join(out)
+
+
+def _day(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def lifecycle_lines(
+    record: LeadRecord,
+    decision: Decision,
+    memory: Memory,
+    mapping: CompiledMapping,
+    now: datetime,
+) -> list[str]:
+    """The lifecycle part of a live explanation: the stage, the MQL and recycle history,
+    why engagement is low after a recycle, and what the next sync will do."""
+    policy = mapping.spec.lifecycle
+    stage = record.properties.get("lifecycle_stage") or "none"
+    out = ["Lifecycle:", f"  stage in the CRM: {stage}"]
+    if memory.mql_at is not None:
+        out.append(f"  MQL since {_day(memory.mql_at)}")
+    if memory.recycled_at is not None:
+        older = sum(1 for a in record.activities if a.at <= memory.recycled_at)
+        out.append(
+            f"  recycled {_day(memory.recycled_at)} ({memory.recycle_reason or 'no reason'}): "
+            f"engagement counts only activities after that, so {older} earlier "
+            f"activit{'y' if older == 1 else 'ies'} no longer count"
+        )
+        if in_cooldown(memory, policy, now):
+            until = memory.recycled_at + timedelta(days=policy.cooldown_days)
+            out.append(
+                f"  cooldown until {_day(until)}: only a hot rule can make it an MQL again"
+            )
+    action = {
+        "promote": "the next sync promotes it to MQL",
+        "recycle_rejected": f"the next sync recycles it: {decision.memory.recycle_reason}",
+        "recycle_stale": f"the next sync recycles it: {decision.memory.recycle_reason}",
+    }.get(decision.action)
+    if action:
+        out.append(f"  => {action}")
+    if decision.sla:
+        out.append(f"  SLA: {decision.sla}")
+    return out
+
+
+def change_lines(current: Mapping[str, object], changes: Mapping[str, object]) -> list[str]:
+    """What the next sync would write to this record, field by field."""
+    if not changes:
+        return ["Next sync: nothing to write (the CRM already holds these values)"]
+    out = ["Next sync writes:"]
+    for name, value in changes.items():
+        out.append(f"  {name}: {current.get(name)!r} → {value!r}")
+    return out

@@ -178,6 +178,10 @@ class CrmAdapter(Protocol):
         """Fetch specific records (dead letters to retry) in the same shape as `pull`."""
         ...
 
+    def find(self, obj: str, key: str) -> str | None:
+        """The id of the record `key` names (an id, or an email address), if any."""
+        ...
+
     def peek(self, obj: str, ids: Sequence[str]) -> dict[str, Current]:
         """Current values of mqlsync's fields, the stage and the modified time of `ids`
         (no activities): the cheap read a guarded write or an undo makes first. Ids the

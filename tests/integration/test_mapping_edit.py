@@ -150,3 +150,14 @@ def test_the_daemon_picks_up_a_valid_edit_and_keeps_the_last_good_mapping_on_a_b
         assert summary.run_id is not None
         with StateStore.open(switched.settings.state.url) as store:
             assert store.get_run(summary.run_id).mapping_version == switched.version
+
+
+def test_explain_contact_through_the_cli(portal):
+    _, config, _, _ = portal
+    result = invoke("explain", "--config", config, "--contact", "42")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Lead 42") and "Lifecycle:" in result.stdout
+    missing = invoke("explain", "--config", config, "--contact", "nobody@example.invalid")
+    assert missing.exit_code == 1 and "no contact matches" in missing.output
+    usage = invoke("explain")
+    assert usage.exit_code == 2 and "--contact" in usage.output
