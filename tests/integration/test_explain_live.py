@@ -24,7 +24,7 @@ def test_by_id_and_by_email_the_same_record(rig):
     assert by_id.startswith("Lead 42") and "Qualification:" in by_id and "Lifecycle:" in by_id
     assert "Next sync: nothing to write" in by_id  # just synced
     assert explain(rig, email, now) == by_id
-    with pytest.raises(RecordNotFound, match="nobody@example.invalid"):
+    with pytest.raises(RecordNotFound, match=r"nobody@example\.invalid"):
         explain(rig, "nobody@example.invalid", now)
 
 
