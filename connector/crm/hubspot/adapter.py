@@ -248,6 +248,16 @@ class HubSpotAdapter:
             for c in self._read_contacts(ids, properties)
         }
 
+    def find(self, obj: str, key: str) -> str | None:
+        """The id of the contact `key` names: an id as is, else an email address."""
+        if key.strip().isdigit():
+            return key.strip()
+        groups = [[{"propertyName": "email", "operator": "EQ", "value": key.strip()}]]
+        search = ContactSearch(self.calls, groups, ["email"], page_size=2)
+        for page in search.pages():
+            return str(page[0].id)
+        return None
+
     def _pages(
         self,
         contacts: list[Any],
