@@ -7,6 +7,7 @@ Both produce `Problem`s carrying a key path, which `lines.index_lines` turns int
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 import tomllib
@@ -74,8 +75,19 @@ def _conditions(cond: Condition, path: Path) -> Iterator[tuple[Condition, Path]]
             yield from _conditions(sub, (*path, kind, i))
 
 
+def _unknown_property(name: str, known: frozenset[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return (
+        f"unknown property '{name}': the rule would never fire. {hint}Known: "
+        f"{', '.join(sorted(known))}; map a CRM field onto it in [source_fields.hubspot] / "
+        "[source_fields.salesforce] or declare it in [mapping] custom_properties"
+    )
+
+
 def _cross_checks(spec: MappingSpec) -> Iterator[tuple[Path, str]]:
     known = spec.known_activity_types()
+    properties = spec.known_properties()
     seen: dict[str, Path] = {}
     named: list[tuple[str, int, Rule | Gate]] = [("rules", i, r) for i, r in enumerate(spec.rules)]
     named += [("gates", i, g) for i, g in enumerate(spec.gates)]
@@ -88,6 +100,9 @@ def _cross_checks(spec: MappingSpec) -> Iterator[tuple[Path, str]]:
             )
         seen.setdefault(item.id, path)
         for cond, cpath in _conditions(item, path):
+            if cond.property is not None and cond.property.field not in properties:
+                yield ((*cpath, "property", "field"), _unknown_property(cond.property.field,
+                                                                      properties))  # fmt: skip
             if cond.activity is None:
                 continue
             for kind in cond.activity.types:

@@ -14,6 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from connector.records import ACTIVITY_TYPES
 
+CANONICAL_PROPERTIES = frozenset(
+    {
+        "email", "title", "company", "employees", "industry", "annual_revenue",
+        "tech_stack", "country", "source", "lifecycle_stage", "lead_status",
+        "email_opt_out", "created_at", "owner",
+    }
+)  # fmt: skip
+"""The canonical record's property names; a rule on any other name never fires unless a
+CRM field is mapped onto it or the mapping declares it (records from files may carry it)."""
+
 RULE_ID = r"^[A-Za-z][A-Za-z0-9_\-]*$"
 
 
@@ -233,6 +243,8 @@ class MappingInfo(Spec):
     description: str = ""
     window_days: Annotated[float, Field(ge=0)] = 90
     custom_activity_types: list[str] = Field(default_factory=list)
+    custom_properties: list[str] = Field(default_factory=list)
+    """Property names beyond the canonical ones that records carry (e.g. from a CSV)."""
 
 
 class RejectedStatuses(Spec):
@@ -418,6 +430,11 @@ class MappingSpec(Spec):
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
     source_fields: SourceFields = Field(default_factory=SourceFields)
     source_activities: SourceActivities = Field(default_factory=SourceActivities)
+
+    def known_properties(self) -> frozenset[str]:
+        """Canonical names, targets of this mapping's CRM field maps, declared customs."""
+        mapped = {*self.source_fields.hubspot.values(), *self.source_fields.salesforce.values()}
+        return CANONICAL_PROPERTIES | mapped | frozenset(self.mapping.custom_properties)
 
     def known_activity_types(self) -> frozenset[str]:
         """The canonical vocabulary plus this mapping's declared custom types."""

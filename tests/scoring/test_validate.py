@@ -59,6 +59,11 @@ def line_of(text: str, needle: str) -> int:
         (RULE.replace('axis = "fit"', 'axis = "intent"'), "axis", "axis"),
         (RULE.replace("points = 5", 'points = "five"'), "points", "points"),
         (RULE + 'category = "awareness"\n', "category", "category 'awareness' is not defined"),
+        (
+            RULE.replace('field = "title"', 'field = "titel"'),
+            "titel",
+            "unknown property 'titel': the rule would never fire. did you mean 'title'?",
+        ),
         (RULE + RULE, 'id = "r1"', "duplicate rule id 'r1'"),
         (
             RULE.replace("exists = true", 'exists = true, regex = "x"'),
@@ -186,3 +191,12 @@ def test_cli_validate_missing_file(tmp_path):
     result = CliRunner().invoke(app, ["validate", str(tmp_path / "nope.toml")])
     assert result.exit_code == 1
     assert "nope.toml:1: cannot read mapping" in result.output
+
+
+def test_custom_and_mapped_properties_are_known():
+    custom = RULE.replace('field = "title"', 'field = "lead_origin"')
+    assert any("unknown property 'lead_origin'" in p for p in problems(HEADER + custom))
+    declared = HEADER.replace('name = "t"', 'name = "t"\ncustom_properties = ["lead_origin"]')
+    parse_mapping(declared + custom, "m.toml")
+    mapped = HEADER + custom + '\n[source_fields.hubspot]\nhs_lead_origin = "lead_origin"\n'
+    parse_mapping(mapped, "m.toml")
