@@ -41,6 +41,7 @@ from connector.crm.hubspot.fields import (
     MODIFIED,
     STAGE_PROPERTY,
     hubspot_value,
+    property_problem,
     property_specs,
 )
 from connector.crm.hubspot.search import ContactSearch, changed_since
@@ -177,13 +178,12 @@ class HubSpotAdapter:
                         property_create=spec.create_body(),
                     )
                 report.created.append(spec.name)
-            elif found.type != spec.type:
-                report.problems.append(
-                    f"{spec.name} exists with type {found.type}, expected {spec.type}: "
-                    "rename it or set another prefix"
-                )
             else:
-                report.existing.append(spec.name)
+                problem = property_problem(spec, found)
+                if problem:
+                    report.problems.append(problem)
+                else:
+                    report.existing.append(spec.name)
         return report
 
     # ----------------------------------------------------------------------- pull
