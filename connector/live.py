@@ -14,6 +14,7 @@ from connector.crm.values import changed_fields
 from connector.errors import MqlsyncError
 from connector.explain import change_lines, explain, lifecycle_lines
 from connector.lifecycle import evaluate
+from connector.reasons import descriptions
 from connector.scoring import CompiledMapping
 from connector.state import StateStore
 from connector.sync import desired_values, memory_with_crm
@@ -43,7 +44,7 @@ def explain_live(
                 snap = store.get_snapshots(adapter.kind, obj, [rid]).get(rid)
                 memory = memory_with_crm(snap, item.current)
                 result, decision = evaluate(item.record, mapping, memory, now)
-                desired = desired_values(result, decision, now, version)
+                desired = desired_values(result, decision, now, version, descriptions(mapping))
                 changes = changed_fields(desired, dict(item.current), RIDE_ALONG)
                 lines = [
                     explain(item.record, result, mapping),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ from connector.crm.base import RIDE_ALONG, CrmAdapter, Patch, Pulled, Value
 from connector.crm.values import changed_fields, parse_instant
 from connector.lifecycle import Decision, Memory, evaluate
 from connector.mapping.schema import MappingSpec
+from connector.reasons import descriptions
 from connector.records import LeadRecord, parse_record
 from connector.scoring import CompiledMapping, ScoreResult, compile_mapping
 from connector.settle import settle_pending
@@ -75,13 +76,15 @@ def rescore_record(
     memory: Memory,
     now: datetime,
     model: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[ScoreResult, Decision, dict[str, Value]]:
     """Score and decide one held record at `now`; the desired write-back values.
 
-    Exactly what the sync computes for a record pulled unchanged at `now`.
+    Exactly what the sync computes for a record pulled unchanged at `now` (pass the
+    mapping's `connector.reasons.descriptions` as `labels`, as the sync does).
     """
     result, decision = evaluate(record, mapping, memory, now)
-    return result, decision, desired_values(result, decision, now, model)
+    return result, decision, desired_values(result, decision, now, model, labels)
 
 
 _NOT_WRITTEN = frozenset({"modified_at", "echo_at"})
@@ -110,6 +113,7 @@ class _Scorer:
         self.mapping = mapping
         self.model = model
         self.windows = windows_of(mapping.spec)
+        self.labels = descriptions(mapping)
 
     def page(self, obj: str, snaps: Iterable[Snapshot], now: datetime) -> _Batch:
         tally = RunSummary()
@@ -120,7 +124,7 @@ class _Scorer:
             record = stored_record(snap)
             memory = memory_of(snap)
             result, decision, desired = rescore_record(
-                record, self.mapping, memory, now, self.model
+                record, self.mapping, memory, now, self.model, self.labels
             )
             current = current_values(snap)
             diff = changed_fields(desired, current, RIDE_ALONG)

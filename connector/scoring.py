@@ -36,7 +36,7 @@ class Reason:
     `explain`). Evidence text is rendered on first read, see `ActivityEvidence`.
     """
 
-    __slots__ = ("_evidence", "axis", "category", "points", "raw_points", "rule")
+    __slots__ = ("_evidence", "_text", "axis", "category", "points", "raw_points", "rule")
 
     def __init__(
         self,
@@ -51,16 +51,22 @@ class Reason:
         self.axis: Axis = axis
         self.points = points
         self._evidence = evidence
+        self._text: str | None = evidence if isinstance(evidence, str) else None
         self.raw_points = raw_points
         self.category = category
 
     @property
     def evidence(self) -> str:
         """Why the rule fired, e.g. `page_view https://acme.io/pricing at 2026-10-30`."""
-        text = self._evidence
-        if not isinstance(text, str):
-            text = self._evidence = str(text)
+        text = self._text
+        if text is None:
+            text = self._text = str(self._evidence)
         return text
+
+    @property
+    def raw_evidence(self) -> Evidence:
+        """The evidence as found (the activity or value), for texts written for people."""
+        return self._evidence
 
     def __repr__(self) -> str:
         return f"Reason({self.rule!r}, {self.axis!r}, {self.points}, {self.evidence!r})"

@@ -46,6 +46,7 @@ from connector.crm.base import (
 from connector.crm.values import changed_fields, format_instant, normalise, parse_instant
 from connector.errors import Interrupted
 from connector.lifecycle import Decision, Memory, evaluate
+from connector.reasons import descriptions, reasons_text
 from connector.records import LeadRecord, parse_record
 from connector.scoring import CompiledMapping, ScoreResult
 from connector.settle import settle_pending
@@ -55,8 +56,6 @@ from connector.writer import BatchWriter, Scored, WriteTally
 
 log = logging.getLogger(__name__)
 
-REASONS_LIMIT = 1000
-
 Progress = Callable[[int, int | None], None]
 ShouldStop = Callable[[], bool]
 """Polled at page boundaries: True asks the run to commit what it wrote and stop."""
@@ -65,29 +64,24 @@ ShouldStop = Callable[[], bool]
 RECYCLES = frozenset({"recycle_rejected", "recycle_stale"})
 
 
-def format_reasons(result: ScoreResult, limit: int = REASONS_LIMIT) -> str:
-    """Top reasons as one line a rep can read in the CRM, cut at whole reasons; a first
-    reason longer than the field on its own is cut short with an ellipsis rather than
-    leaving the field empty."""
-    parts = [f"review: {g.reason} ({g.evidence})" for g in result.gates]
-    parts += [f"{r.points:+d} {r.rule}: {r.evidence}" for r in result.reasons]
-    text = ""
-    for part in parts:
-        candidate = f"{text}; {part}" if text else part
-        if len(candidate) > limit:
-            if not text:
-                text = part[: limit - 1] + "…"
-            break
-        text = candidate
-    return text
-
-
 def desired_values(
-    result: ScoreResult, decision: Decision, now: datetime, model: str | None = None
+    result: ScoreResult,
+    decision: Decision,
+    now: datetime,
+    model: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, Value]:
     """The write-back fields for one scored and decided record; `model` is the mapping
-    version (`<stem>@<hex12>`), written along with any real change."""
+    version (`<stem>@<hex12>`), written along with any real change; `labels` are the
+    rules' descriptions the reasons text uses (see `connector.reasons`)."""
     memory = decision.memory
+    reasons = reasons_text(
+        result,
+        labels or {},
+        now,
+        recycled_at=memory.recycled_at,
+        recycle_reason=memory.recycle_reason,
+    )
     values: dict[str, Value] = {
         "fit": result.fit,
         "engagement": result.engagement,
@@ -95,7 +89,7 @@ def desired_values(
         "grade": result.grade,
         "route": result.route,
         "temperature": result.temperature,
-        "reasons": format_reasons(result) or None,
+        "reasons": reasons or None,
         "scored_at": format_instant(now),
         "mql_at": format_instant(memory.mql_at) if memory.mql_at else None,
         "recycle_reason": memory.recycle_reason,
@@ -251,6 +245,7 @@ class Sync:
         self.remodel = remodel
         """Run before each pull: brings snapshots of an earlier mapping version up to date."""
         self._windows = windows_of(mapping.spec)
+        self._labels = descriptions(mapping)
 
     # ------------------------------------------------------------------ state helpers
     def _watermark(self, obj: str) -> Watermark:
@@ -321,7 +316,7 @@ class Sync:
         for item in items:
             memory = memory_with_crm(snaps.get(item.record.id), item.current)
             result, decision = evaluate(item.record, self.mapping, memory, now)
-            desired = desired_values(result, decision, now, self.version)
+            desired = desired_values(result, decision, now, self.version, self._labels)
             diff = changed_fields(desired, dict(item.current), RIDE_ALONG)
             backward = decision.action in RECYCLES
             patch = Patch(obj, item.record.id, diff, backward) if diff else None

@@ -69,12 +69,16 @@ class ActivityEvidence:
 class ValueEvidence:
     """A property or account value that made a rule fire, rendered on first read."""
 
-    __slots__ = ("prefix", "shown", "value")
+    __slots__ = ("field", "prefix", "shown", "value")
 
-    def __init__(self, shown: Callable[[object], str], prefix: str, value: object) -> None:
+    def __init__(
+        self, shown: Callable[[object], str], prefix: str, value: object, field: str = ""
+    ) -> None:
         self.shown = shown
         self.prefix = prefix
         self.value = value
+        self.field = field
+        """The property's name (for texts written for people)."""
 
     def __str__(self) -> str:
         return self.prefix + self.shown(self.value)
@@ -220,7 +224,7 @@ def _property_check(spec: PropertyCondition, source: str) -> Check:
     def check(facts: Facts) -> Hit | None:
         value = (facts.account if on_account else facts.properties).get(name)
         if test(value):
-            return Hit(1, ValueEvidence(shown, prefix, value))
+            return Hit(1, ValueEvidence(shown, prefix, value, name))
         return None
 
     return check

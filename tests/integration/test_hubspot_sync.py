@@ -9,10 +9,10 @@ import pytest
 from connector.crm.hubspot.fields import property_specs
 from connector.errors import FatalSyncError
 from connector.lifecycle import STAGES
+from connector.reasons import descriptions, reasons_text
 from connector.records import parse_record
 from connector.sandbox.faults import Faults
 from connector.scoring import score
-from connector.sync import format_reasons
 from tests.integration.conftest import make_rig
 
 NAMES = [s.name for s in property_specs()]
@@ -77,7 +77,13 @@ def test_first_sync_writes_what_score_computes_and_respects_stages(rig):
         assert (props["mqlsync_grade"] or None) == expected.grade
         assert props["mqlsync_route"] == expected.route
         assert props["mqlsync_temperature"] == expected.temperature
-        assert (props["mqlsync_reasons"] or "") == format_reasons(expected)
+        assert (props["mqlsync_reasons"] or "") == reasons_text(
+            expected,
+            descriptions(rig.mapping),
+            snap.scored_at,
+            recycled_at=snap.recycled_at,
+            recycle_reason=snap.recycle_reason,
+        )
         old, new = before[cid]["lifecyclestage"], props["lifecyclestage"]
         if old in ("salesqualifiedlead", "opportunity", "customer"):
             assert new == old  # never moved by mqlsync

@@ -11,9 +11,9 @@ from connector.crm.hubspot import HubSpotAdapter
 from connector.errors import FatalSyncError
 from connector.lifecycle import Memory
 from connector.mapping.loader import load_mapping
+from connector.reasons import reasons_text
 from connector.scoring import Reason, ScoreResult
 from connector.settle import landed, stage_cleared
-from connector.sync import format_reasons
 from tests.conftest import MAPPINGS
 
 T = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -67,12 +67,17 @@ def _result(*reasons: Reason) -> ScoreResult:
 
 def test_reasons_are_cut_at_whole_reasons_and_a_huge_first_one_is_shortened():
     small = Reason("pricing_page", "engagement", 20, "page_view https://acme.io/pricing")
-    assert format_reasons(_result(small)) == "+20 pricing_page: page_view https://acme.io/pricing"
+    labels = {"pricing_page": "Viewed the pricing page", "title": "Senior title"}
+    assert reasons_text(_result(small), labels, T) == (
+        "Viewed the pricing page +20 (page_view https://acme.io/pricing)"
+    )
     huge = Reason("title", "fit", 15, "title = " + "VP " * 600)
-    text = format_reasons(_result(huge, small))
-    assert len(text) == 1000 and text.startswith("+15 title: title = VP VP") and text[-1] == "…"
-    two = format_reasons(_result(small, huge))
-    assert two == "+20 pricing_page: page_view https://acme.io/pricing"
+    text = reasons_text(_result(huge, small), labels, T)
+    assert len(text) == 1000 and text.startswith("Senior title +15 (title = VP VP") and (
+        text[-1] == "…"
+    )
+    two = reasons_text(_result(small, huge), labels, T)
+    assert two == "Viewed the pricing page +20 (page_view https://acme.io/pricing)"
 
 
 class _Rejecting:
