@@ -353,25 +353,43 @@ def plan_command(
             "the stored records alone (no CRM call).",
         ),
     ] = None,
+    contact: Annotated[
+        str | None, typer.Option("--contact", help="Only this record (id or email).")
+    ] = None,
+    fields: Annotated[
+        list[str] | None, typer.Option("--field", help="Only this field (repeatable).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Print at most N changes (totals count all).")
+    ] = None,
 ) -> None:
     """Preview a sync: every record and field it would change (before → after); writes nothing.
 
     Changes are printed as they are computed, so a plan over a million contacts needs no
     more memory than a page of them. With --mapping, the what-if of switching to another
-    mapping: its changes and MQLs gained and lost, by grade and route.
+    mapping: its changes and MQLs gained and lost, by grade and route. --contact, --field
+    and --limit narrow what is printed; the totals always cover every record.
     """
     if output not in ("table", "json"):
         raise fail("--output must be table or json", 2)
     as_json = output == "json"
-    first = True
+    shown = 0
+    wanted = set(fields or ())
 
     def show(change: PlannedChange) -> None:
-        nonlocal first
+        nonlocal shown
+        if contact is not None and contact not in (change.record_id, change.email):
+            return
+        if wanted and change.field not in wanted:
+            return
+        if limit is not None and shown >= limit:
+            return
         if as_json:
-            sys.stdout.write(("\n  " if first else ",\n  ") + json.dumps(asdict(change)))
+            sys.stdout.write(("\n  " if not shown else ",\n  ") + json.dumps(asdict(change)))
         else:
-            typer.echo(f"{change.record_id}\t{change.field}\t{change.before} → {change.after}")
-        first = False
+            who = f"{change.record_id} {change.email}" if change.email else change.record_id
+            typer.echo(f"{who}\t{change.field}\t{change.before} → {change.after}")
+        shown += 1
 
     if as_json:
         sys.stdout.write('{"changes": [')

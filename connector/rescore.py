@@ -162,8 +162,9 @@ def _start_worker(spec: MappingSpec, url: str, model: str | None) -> None:
 def _score_ids(task: tuple[str, str, list[str], datetime]) -> _Batch:
     """Worker task: read one page of snapshots by id and rescore it.
 
-    Sends back only what the writer needs — no reasons, no activities — because
-    pickling full records costs more than reading them again.
+    Sends back only what the writer needs — no reasons, no activities; the owner for SLA
+    tasks and the email for plans — because pickling full records costs more than
+    reading them again.
     """
     assert _worker is not None
     scorer, store = _worker
@@ -172,9 +173,9 @@ def _score_ids(task: tuple[str, str, list[str], datetime]) -> _Batch:
     batch = scorer.page(obj, (found[i] for i in ids if i in found), now)
     for item in batch.scored:
         record = item.pulled.record
-        owner = {"owner": record.properties["owner"]} if record.properties.get("owner") else {}
+        kept = {k: v for k in ("owner", "email") if (v := record.properties.get(k))}
         item.pulled = replace(
-            item.pulled, record=LeadRecord(record.id, record.crm, record.object, owner)
+            item.pulled, record=LeadRecord(record.id, record.crm, record.object, kept)
         )
         item.result = replace(item.result, reasons=(), gates=(), hot_rules=(), capped_out=())
         item.written_values()  # here, not in the job process

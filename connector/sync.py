@@ -135,6 +135,8 @@ class PlannedChange:
     field: str
     before: Value
     after: Value
+    email: str | None = None
+    """The record's email, so people can tell records apart in a plan."""
 
 
 @dataclass(slots=True)
@@ -465,6 +467,10 @@ def planned_changes(scored: Iterable[Scored]) -> Iterator[PlannedChange]:
     for item in scored:
         if item.patch is None:
             continue
+        record = item.pulled.record
+        email = record.properties.get("email")
         for f, value in item.patch.values.items():
             before = item.pulled.current.get(f)
-            yield PlannedChange(item.pulled.record.id, f, before, normalise(f, value))
+            yield PlannedChange(
+                record.id, f, before, normalise(f, value), str(email) if email else None
+            )

@@ -20,6 +20,7 @@ from connector.cli import app
 from connector.crm.base import RIDE_ALONG
 from connector.crm.values import changed_fields
 from connector.mapping.loader import load_mapping, mapping_version
+from connector.reasons import descriptions
 from connector.records import parse_record
 from connector.rescore import current_values, held_record, rescore_record
 from connector.runner import LiveContext, open_context
@@ -98,7 +99,9 @@ def test_an_edited_mapping_is_written_to_exactly_the_contacts_it_changes(portal)
     changed = set()
     for snap in snaps:
         record = held_record(parse_record(snap.record), snap.stage)
-        _, _, desired = rescore_record(record, compiled, memory_of(snap), now, version)
+        _, _, desired = rescore_record(
+            record, compiled, memory_of(snap), now, version, descriptions(compiled)
+        )
         if changed_fields(desired, current_values(snap), RIDE_ALONG):
             changed.add(snap.record_id)
     assert changed, "lowering the threshold and a new rule should change some contacts"
@@ -161,3 +164,27 @@ def test_explain_contact_through_the_cli(portal):
     assert missing.exit_code == 1 and "no contact matches" in missing.output
     usage = invoke("explain")
     assert usage.exit_code == 2 and "--contact" in usage.output
+
+
+def test_plan_filters_by_contact_field_and_limit_and_shows_emails(portal):
+    _, config, mapping, _ = portal
+    mapping.write_text(mapping.read_text().replace(*EDIT) + CLICK_RULE)
+    everything = json.loads(invoke("plan", "--config", config, "-o", "json").stdout)
+    assert everything["changes"] and all(c["email"] for c in everything["changes"])
+    some = everything["changes"][0]
+    one = json.loads(
+        invoke("plan", "--config", config, "-o", "json", "--contact", some["email"]).stdout
+    )
+    assert {c["record_id"] for c in one["changes"]} == {some["record_id"]}
+    scores = json.loads(
+        invoke("plan", "--config", config, "-o", "json", "--field", "score", "--limit", "3").stdout
+    )
+    assert len(scores["changes"]) == min(
+        3, sum(c["field"] == "score" for c in everything["changes"])
+    )
+    assert {c["field"] for c in scores["changes"]} <= {"score"}
+    assert scores["totals"] == everything["totals"]  # the totals still cover everything
+    table = invoke("plan", "--config", config, "--limit", "1").stdout.splitlines()
+    changes = [line for line in table[1:] if " → " in line and "\t" in line]
+    assert table[0].startswith("record") and len(changes) == 1
+    assert "@" in changes[0].split("\t")[0]  # id and email side by side
