@@ -203,11 +203,10 @@ class HubSpotAdapter:
     ) -> Iterator[Page]:
         """Stream contacts modified at or after `since`, in pages of `page_size`.
 
-        A contact the search returns twice is used once, as first seen: within a block of
-        `activity_block` contacts, and against the block before. That covers how a search
-        repeats a record (one matching anew mid-pull shifts the offsets by one, so the
-        record at a page boundary comes again on the next page) without keeping every id
-        of a million-contact pull in memory.
+        A contact the search returns twice (a search index caught mid-reindex can list a
+        record twice, on one page or across a page boundary) is used once, as first seen:
+        within a block of `activity_block` contacts, and against the block before, so
+        no id set of a million-contact pull is kept in memory.
         """
         groups = changed_since(since)
         search = ContactSearch(self.calls, groups, self._search_properties(), self.page_size)
