@@ -18,6 +18,7 @@ from connector.scoring import CompiledMapping, ScoreResult, score
 
 STAGES = ("subscriber", "lead", "mql", "sal", "sql", "opportunity", "customer")
 PROMOTABLE = frozenset({"subscriber", "lead"})
+AT_OR_PAST_MQL = frozenset(STAGES[STAGES.index("mql") :])
 SALES_TOUCHES = frozenset({"sales_touch", "call", "meeting", "email_reply"})
 """Activities that show sales worked an MQL (stale-recycle and first-touch SLA)."""
 
@@ -197,8 +198,13 @@ def decide(
         )
         return Decision("recycle_rejected", "lead", recycled, "")
     if stage == "mql":
-        mql_at = memory.mql_at or now  # an MQL set by someone else: start its clock now
-        held = replace(memory, stage="mql", mql_at=mql_at)
+        # An MQL mqlsync did not promote keeps the CRM's own MQL date (the sync adopts it),
+        # or none: its clock is never started at the time mqlsync first saw it, since that
+        # is not when it became an MQL. Without a time there is no stale recycle or SLA.
+        mql_at = memory.mql_at
+        held = replace(memory, stage="mql")
+        if mql_at is None:
+            return Decision("none", "mql", held, "")
         stale_after = timedelta(days=policy.stale_after_days)
         if now - mql_at >= stale_after and _touched_since(record, mql_at) is None:
             days = f"{policy.stale_after_days:g}"

@@ -4,7 +4,7 @@ dates written for people, and why engagement dropped after a recycle.
 `mqlsync score` keeps its JSON contract (rule ids and raw evidence); this is only the text
 written to the reasons field, e.g.
 
-    Requested a demo or booked a meeting +100 (2 demo requests, latest 31 Oct);
+    Requested a demo or booked a meeting +100 (2 demo requests, latest 31 Oct 2026);
     Senior title +15 (title VP Marketing); Company revenue $5M–$50M +5 (revenue $9.9M)
 """
 
@@ -42,11 +42,11 @@ _NOUNS: dict[str, tuple[str, str]] = {
 _ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 
 
-def day(at: datetime, now: datetime) -> str:
-    """`31 Oct`, or `31 Oct 2025` outside the current year."""
+def day(at: datetime) -> str:
+    """`31 Oct 2026`. Always with the year: the text must not change when the calendar
+    turns (the daily rescore writes a record only when time changes its score)."""
     at = at.astimezone(UTC)
-    text = f"{at.day} {at:%b}"
-    return text if at.year == now.year else f"{text} {at.year}"
+    return f"{at.day} {at:%b} {at.year}"
 
 
 def money(value: float) -> str:
@@ -75,32 +75,32 @@ def _value(evidence: ValueEvidence) -> str:
     return text.replace(" = ", " ").replace("_", " ")
 
 
-def _activity(evidence: ActivityEvidence, now: datetime) -> str:
+def _activity(evidence: ActivityEvidence) -> str:
     act, count = evidence.activity, evidence.matches
     singular, plural = _NOUNS.get(act.type, (act.type.replace("_", " "),) * 2)
-    when = day(act.at, now)
+    when = day(act.at)
     if count > 1:
         return f"{count} {plural}, latest {when}"
     return f"{singular} {when}"
 
 
-def _dates(text: str, now: datetime) -> str:
+def _dates(text: str) -> str:
     """ISO days inside a plain evidence text, written for people."""
 
     def person(m: re.Match[str]) -> str:
-        return day(datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC), now)
+        return day(datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC))
 
     return _ISO_DAY.sub(person, text)
 
 
-def detail(reason: Reason, now: datetime) -> str:
+def detail(reason: Reason) -> str:
     """Why one rule fired, in words: counts and latest dates, revenue, headcount."""
     evidence = reason.raw_evidence
     if isinstance(evidence, ActivityEvidence):
-        return _activity(evidence, now)
+        return _activity(evidence)
     if isinstance(evidence, ValueEvidence):
         return _value(evidence)
-    return _dates(str(evidence), now)
+    return _dates(str(evidence))
 
 
 def descriptions(mapping: CompiledMapping) -> dict[str, str]:
@@ -115,7 +115,6 @@ def descriptions(mapping: CompiledMapping) -> dict[str, str]:
 def reasons_text(
     result: ScoreResult,
     labels: Mapping[str, str],
-    now: datetime,
     *,
     recycled_at: datetime | None = None,
     recycle_reason: str | None = None,
@@ -127,12 +126,12 @@ def reasons_text(
     if recycled_at is not None:
         why = f" ({recycle_reason})" if recycle_reason else ""
         parts.append(
-            f"Recycled {day(recycled_at, now)}{why}: only activity since then counts"
+            f"Recycled {day(recycled_at)}{why}: only activity since then counts"
         )
-    parts += [f"Review first: {g.reason} ({_dates(g.evidence, now)})" for g in result.gates]
+    parts += [f"Review first: {g.reason} ({_dates(g.evidence)})" for g in result.gates]
     for reason in result.reasons:
         label = labels.get(reason.rule, reason.rule)
-        parts.append(f"{label} {reason.points:+d} ({detail(reason, now)})")
+        parts.append(f"{label} {reason.points:+d} ({detail(reason)})")
     text = ""
     for part in parts:
         candidate = f"{text}; {part}" if text else part

@@ -63,6 +63,12 @@ class Reason:
             text = self._text = str(self._evidence)
         return text
 
+    def __reduce__(self) -> tuple[type[Reason], tuple[Any, ...]]:
+        # Pickled as text: the evidence object may hold a closure (how a value is shown),
+        # and a process that receives a reason only reads its text.
+        args = (self.rule, self.axis, self.points, self.evidence, self.raw_points, self.category)
+        return (Reason, args)
+
     @property
     def raw_evidence(self) -> Evidence:
         """The evidence as found (the activity or value), for texts written for people."""

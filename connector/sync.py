@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,7 +45,7 @@ from connector.crm.base import (
 )
 from connector.crm.values import changed_fields, format_instant, normalise, parse_instant
 from connector.errors import Interrupted
-from connector.lifecycle import Decision, Memory, evaluate
+from connector.lifecycle import AT_OR_PAST_MQL, Decision, Memory, evaluate, stage_of
 from connector.reasons import descriptions, reasons_text
 from connector.records import LeadRecord, parse_record
 from connector.scoring import CompiledMapping, ScoreResult
@@ -78,7 +78,6 @@ def desired_values(
     reasons = reasons_text(
         result,
         labels or {},
-        now,
         recycled_at=memory.recycled_at,
         recycle_reason=memory.recycle_reason,
     )
@@ -156,6 +155,12 @@ class RunSummary:
     dropped: int = 0
     settled: int = 0
     rejected: int = 0
+    mqls_in_crm: int = 0
+    """Records at MQL (or accepted by sales) in the CRM when pulled."""
+    adopted: int = 0
+    """MQLs mqlsync first saw at MQL, not promoted by it: kept, with the CRM's MQL date."""
+    adopted_review: int = 0
+    """Adopted MQLs scoring below half the threshold: for sales to review, not demoted."""
     api_calls: int = 0
     seconds: float = 0.0
     routes: Counter[str] = field(default_factory=Counter)
@@ -174,6 +179,17 @@ class RunSummary:
             self.grades[result.grade] += 1
         for reason in result.reasons[:3]:
             self.reasons[reason.rule] += 1
+
+    def adopt(self, record_id: str, result: ScoreResult, mapping: CompiledMapping) -> None:
+        """Count an MQL adopted from the CRM; one far below the threshold is reported."""
+        self.adopted += 1
+        threshold = mapping.spec.qualification.threshold
+        if result.total < threshold / 2:
+            self.adopted_review += 1
+            log.warning(
+                "adopted MQL %s scores %d, far below the threshold %d: kept at MQL; "
+                "for sales to review", record_id, result.total, threshold,
+            )  # fmt: skip
 
     def add_writes(self, tally: WriteTally) -> None:
         """Add a writer's outcome counters."""
@@ -198,6 +214,9 @@ class RunSummary:
             "dropped": self.dropped,
             "settled": self.settled,
             "rejected": self.rejected,
+            "mqls_in_crm": self.mqls_in_crm,
+            "adopted": self.adopted,
+            "adopted_review": self.adopted_review,
         }
 
 
@@ -316,8 +335,17 @@ class Sync:
         snaps = self.store.get_snapshots(self.adapter.kind, obj, [i.record.id for i in items])
         out = []
         for item in items:
-            memory = memory_with_crm(snaps.get(item.record.id), item.current)
+            snap = snaps.get(item.record.id)
+            memory = memory_with_crm(snap, item.current)
+            stage = stage_of(item.record)
+            adopted = memory.mql_at is None and stage in AT_OR_PAST_MQL
+            if adopted:
+                memory = replace(memory, mql_at=item.crm_mql_at)  # may be None: stays empty
             result, decision = evaluate(item.record, self.mapping, memory, now)
+            if stage in ("mql", "sal"):
+                summary.mqls_in_crm += 1
+                if adopted and snap is None:
+                    summary.adopt(item.record.id, result, self.mapping)
             desired = desired_values(result, decision, now, self.version, self._labels)
             diff = changed_fields(desired, dict(item.current), RIDE_ALONG)
             backward = decision.action in RECYCLES

@@ -46,6 +46,10 @@ class Pulled:
     that is newer than `modified_at` (records rescored from the store). A current
     modified time newer than both means someone else changed the record since."""
 
+    crm_mql_at: datetime | None = None
+    """The CRM's own date the record became an MQL (HubSpot's "became a marketing qualified
+    lead" date), if it has one: the MQL time of a record mqlsync did not promote."""
+
     @property
     def seen_at(self) -> datetime:
         """The newest modified time mqlsync accounts for (its read, or its own write)."""

@@ -72,7 +72,7 @@ def test_engaged_contacts_30d_counts_the_companys_recently_active_contacts(tmp_p
             assert account["id"] == str(company)
             assert account["engaged_contacts_30d"] == expected >= 3
             reasons = snaps[str(member)].written["reasons"] or ""
-            assert "buying_group" in reasons
+            assert "3+ contacts of the account engaged in the last 30 days +20" in reasons
 
 
 def test_mapping_without_account_rules_reads_no_companies(rig):

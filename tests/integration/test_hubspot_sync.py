@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connector.crm.hubspot.fields import property_specs
+from connector.crm.hubspot.fields import MQL_DATE, property_specs
 from connector.errors import FatalSyncError
 from connector.lifecycle import STAGES
 from connector.reasons import descriptions, reasons_text
@@ -45,7 +45,7 @@ def test_sync_before_provision_stops_with_the_fix(rig):
 
 def test_first_sync_writes_what_score_computes_and_respects_stages(rig):
     rig.adapter.provision()
-    before = contacts(rig, ["lifecyclestage"])
+    before = contacts(rig, ["lifecyclestage", MQL_DATE])
     summary = rig.sync.run()
     assert summary.pulled == 300 and summary.written == 300 and summary.failed == 0
     after = contacts(rig, [*NAMES, "lifecyclestage"])
@@ -80,7 +80,6 @@ def test_first_sync_writes_what_score_computes_and_respects_stages(rig):
         assert (props["mqlsync_reasons"] or "") == reasons_text(
             expected,
             descriptions(rig.mapping),
-            snap.scored_at,
             recycled_at=snap.recycled_at,
             recycle_reason=snap.recycle_reason,
         )
@@ -89,7 +88,12 @@ def test_first_sync_writes_what_score_computes_and_respects_stages(rig):
             assert new == old  # never moved by mqlsync
         elif snap.recycled_at is not None:
             assert old == "marketingqualifiedlead" and new == "lead"
-            assert snap.recycle_reason.startswith("rejected by sales")
+            # rejected by sales, or an MQL the CRM already had, untouched by sales since
+            # the CRM's own MQL date for longer than stale_after_days
+            assert snap.recycle_reason.startswith("rejected by sales") or (
+                snap.recycle_reason == "no sales touch in 14 days"
+                and props["mqlsync_mql_at"] == before[cid][MQL_DATE]
+            )
         elif expected.is_mql and old in (None, "subscriber", "lead"):
             assert new == "marketingqualifiedlead"
             promoted += 1

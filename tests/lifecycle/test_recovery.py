@@ -68,15 +68,15 @@ def _result(*reasons: Reason) -> ScoreResult:
 def test_reasons_are_cut_at_whole_reasons_and_a_huge_first_one_is_shortened():
     small = Reason("pricing_page", "engagement", 20, "page_view https://acme.io/pricing")
     labels = {"pricing_page": "Viewed the pricing page", "title": "Senior title"}
-    assert reasons_text(_result(small), labels, T) == (
+    assert reasons_text(_result(small), labels) == (
         "Viewed the pricing page +20 (page_view https://acme.io/pricing)"
     )
     huge = Reason("title", "fit", 15, "title = " + "VP " * 600)
-    text = reasons_text(_result(huge, small), labels, T)
+    text = reasons_text(_result(huge, small), labels)
     assert len(text) == 1000 and text.startswith("Senior title +15 (title = VP VP") and (
         text[-1] == "…"
     )
-    two = reasons_text(_result(small, huge), labels, T)
+    two = reasons_text(_result(small, huge), labels)
     assert two == "Viewed the pricing page +20 (page_view https://acme.io/pricing)"
 
 

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connector.crm.base import RIDE_ALONG
+from connector.crm.hubspot.fields import MQL_DATE
 from connector.crm.values import changed_fields
+from connector.reasons import descriptions
 from connector.records import parse_record
 from connector.rescore import Rescore, current_values, held_record, rescore_record
 from connector.sandbox.faults import Faults
@@ -44,7 +46,9 @@ def expected_changes(rig: Rig, at: datetime) -> dict[str, dict]:
     out = {}
     for snap in rig.store.iter_snapshots("hubspot", "contact"):
         record = held_record(parse_record(snap.record), snap.stage)
-        _, _, desired = rescore_record(record, rig.mapping, memory_of(snap), at)
+        _, _, desired = rescore_record(
+            record, rig.mapping, memory_of(snap), at, labels=descriptions(rig.mapping)
+        )
         diff = changed_fields(desired, current_values(snap), RIDE_ALONG)
         if diff:
             out[snap.record_id] = diff
@@ -102,11 +106,18 @@ def test_decay_bites_after_31_days_with_zero_reads_and_only_changed_records(sync
 
 def test_untouched_mql_is_recycled_by_the_rescore_after_14_days(tmp_path):
     for rig in make_rig(tmp_path, 120):
+        # MQLs the CRM already had keep its MQL date (their own clocks); here none has one,
+        # so only the MQLs this sync promotes (at T0) have a clock that runs
+        became = rig.sandbox.store.tables["contacts"].columns[MQL_DATE]
+        for row in range(rig.sandbox.store.tables["contacts"].size):
+            became.set(row, None)
         rig.adapter.provision()
         rig.sync.clock = lambda: T0
         rig.sync.run()
         rescore(rig, T0 + timedelta(minutes=1))  # learn due times
-        mqls = [s for s in rig.store.iter_snapshots("hubspot") if s.stage == "mql"]
+        mqls = [
+            s for s in rig.store.iter_snapshots("hubspot") if s.stage == "mql" and s.mql_at
+        ]
         stale = [
             s.record_id
             for s in mqls

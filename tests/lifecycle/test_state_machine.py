@@ -148,9 +148,15 @@ def test_after_cooldown_warm_engagement_requalifies():
     assert run(warm, recycled)[1].action == "promote"
 
 
-def test_existing_mql_without_memory_starts_its_clock():
+def test_an_mql_mqlsync_did_not_promote_gets_no_clock_of_mqlsyncs_own():
+    """Adoption: its MQL time is the CRM's own date (the sync puts it in memory) or none,
+    never the moment mqlsync first saw it; with none there is no stale recycle or SLA."""
     _, decision = run(record("mql", "NEW", *HOT_MQL))
-    assert decision.action == "none" and decision.memory.mql_at == NOW
+    assert decision.action == "none" and decision.memory.mql_at is None
+    assert decision.sla == ""
+    dated = Memory(mql_at=NOW - timedelta(days=20))
+    _, stale = run(record("mql", "NEW"), dated)
+    assert stale.action == "recycle_stale"  # the CRM's date runs the stale clock
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ def test_money_and_days_for_people():
     assert [money(v) for v in (9_900_000, 12_000_000, 120_000, 950, 2_500_000_000)] == [
         "$9.9M", "$12M", "$120K", "$950", "$2.5B",
     ]  # fmt: skip
-    assert day(datetime(2026, 10, 31, 23, 0, tzinfo=UTC), NOW) == "31 Oct"
-    assert day(datetime(2025, 12, 2, tzinfo=UTC), NOW) == "2 Dec 2025"
+    assert day(datetime(2026, 10, 31, 23, 0, tzinfo=UTC)) == "31 Oct 2026"
+    assert day(datetime(2025, 12, 2, 1, 0, tzinfo=UTC)) == "2 Dec 2025"
 
 
 def test_descriptions_counts_and_values_replace_ids_and_raw_evidence(b2b):
@@ -28,9 +28,9 @@ def test_descriptions_counts_and_values_replace_ids_and_raw_evidence(b2b):
         industry="Software",
     )
     result = score(record, b2b, NOW)
-    text = reasons_text(result, descriptions(b2b), NOW)
+    text = reasons_text(result, descriptions(b2b))
     assert text.startswith(
-        "Requested a demo or booked a meeting +100 (2 demo requests, latest 31 Oct)"
+        "Requested a demo or booked a meeting +100 (2 demo requests, latest 31 Oct 2026)"
     )
     assert "(revenue $9.9M)" in text and "(120 employees)" in text
     assert "(title VP Marketing)" in text
@@ -44,10 +44,10 @@ def test_after_a_recycle_the_text_says_older_engagement_no_longer_counts(b2b):
     record = lead(act("demo_request", 10), title="VP Marketing")
     result = score(record, b2b, NOW, engagement_since=recycled, require_hot=True)
     text = reasons_text(
-        result, descriptions(b2b), NOW, recycled_at=recycled,
+        result, descriptions(b2b), recycled_at=recycled,
         recycle_reason="rejected by sales: UNQUALIFIED",
     )  # fmt: skip
     assert text.startswith(
-        "Recycled 25 Oct (rejected by sales: UNQUALIFIED): only activity since then counts"
+        "Recycled 25 Oct 2026 (rejected by sales: UNQUALIFIED): only activity since then counts"
     )
     assert "demo" not in text  # the demo request was before the recycle

@@ -39,6 +39,7 @@ from connector.crm.hubspot.fields import (
     GROUP,
     GROUP_LABEL,
     MODIFIED,
+    MQL_DATE,
     STAGE_PROPERTY,
     hubspot_value,
     property_problem,
@@ -191,8 +192,16 @@ class HubSpotAdapter:
         names = dict.fromkeys(
             [*self.fields, *rollup_properties(self.rollups), *self.names.values()]
         )
-        names.update(dict.fromkeys([STAGE_PROPERTY, "hs_lead_status", MODIFIED]))
+        names.update(dict.fromkeys([STAGE_PROPERTY, "hs_lead_status", MODIFIED, MQL_DATE]))
         return list(names)
+
+    def _mql_date(self, cid: str, props: Mapping[str, Any]) -> datetime | None:
+        """HubSpot's became-an-MQL date; an unreadable one counts as none (logged)."""
+        try:
+            return hubspot_time(props.get(MQL_DATE), MQL_DATE)
+        except BadTime as exc:
+            log.warning("contact %s: %s: treated as unknown", cid, exc)
+            return None
 
     def pull(
         self,
@@ -331,7 +340,8 @@ class HubSpotAdapter:
                     "contact %s: %d activit%s left out: %s",
                     cid, len(dropped), "y" if len(dropped) == 1 else "ies", "; ".join(dropped),
                 )  # fmt: skip
-            items.append(Pulled(record, current, modified))
+            mql_date = self._mql_date(cid, props)
+            items.append(Pulled(record, current, modified, crm_mql_at=mql_date))
         for start in range(0, max(len(items), 1 if rejected else 0), self.page_size):
             yield Page(items[start : start + self.page_size], rejected if start == 0 else [])
 

@@ -12,6 +12,8 @@ GROUP = "mqlsync"
 GROUP_LABEL = "mqlsync lead scoring"
 STAGE_PROPERTY = "lifecyclestage"
 MODIFIED = "lastmodifieddate"
+MQL_DATE = "hs_lifecyclestage_marketingqualifiedlead_date"
+"""HubSpot stamps it when a contact first enters the MQL stage (kept after it moves on)."""
 
 
 @dataclass(frozen=True, slots=True)

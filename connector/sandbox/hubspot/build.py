@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from connector.sandbox.hubspot.columns import IntColumn, StrColumn, TsColumn
+from connector.sandbox.hubspot.schema import LIFECYCLE_ORDER
 from connector.sandbox.hubspot.table import ObjectTable
 from connector.sandbox.synthetic import SyntheticActivity, SyntheticPerson, generate_people
 
@@ -66,6 +67,10 @@ class Loaded:
         self.max_ms = 0
 
 
+MQL_DATE = "hs_lifecyclestage_marketingqualifiedlead_date"
+MQL_ORDER = LIFECYCLE_ORDER["marketingqualifiedlead"]
+
+
 def _ms(dt: datetime) -> int:
     return int(dt.timestamp()) * 1000
 
@@ -103,6 +108,10 @@ def load_synthetic(n: int, *, seed: int, now: datetime | None) -> Loaded:
         s["hs_analytics_source"][row] = _SOURCE.get(p.source, "OTHER_CAMPAIGNS")
         created, modified = _ms(p.created_at), _ms(p.modified_at)
         i["createdate"][row] = created
+        if LIFECYCLE_ORDER[LIFECYCLE_OF_STAGE[p.stage]] >= MQL_ORDER and p.id % 5:
+            # HubSpot stamps the day a contact became an MQL; one in five past-MQL contacts
+            # skipped the stage (moved straight to SQL by sales) and has none.
+            i[MQL_DATE][row] = created + (max(_ms(p.modified_at), created) - created) // 2
         i["lastmodifieddate"][row] = modified
         out.max_ms = max(out.max_ms, modified)
         _rollups(out, row, p, s, i, conv_names)

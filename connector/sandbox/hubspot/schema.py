@@ -171,6 +171,8 @@ _CONTACT: Final[tuple[_Row, ...]] = (
     ("hs_object_id", "Record ID", _N, "number", "contactinformation", (), True),
     ("createdate", "Create Date", _DT, "date", "contactinformation", (), True),
     ("lastmodifieddate", "Last Modified Date", _DT, "date", "contactinformation", (), True),
+    ("hs_lifecyclestage_marketingqualifiedlead_date", "Became a Marketing Qualified Lead Date",
+     _DT, "date", "contactinformation", (), True),
     ("hs_analytics_num_page_views", "Number of Pageviews", _N, "number",
      "analyticsinformation", (), True),
     ("hs_analytics_first_visit_timestamp", "Time First Seen", _DT, "date",

@@ -17,8 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from connector.sandbox.hubspot.build import ENGAGEMENT_BASE, add_engagement_row, load_synthetic
-from connector.sandbox.hubspot.columns import ValueError_, iso_ms, parse_ts_ms
+from connector.sandbox.hubspot.build import (
+    ENGAGEMENT_BASE,
+    MQL_DATE,
+    add_engagement_row,
+    load_synthetic,
+)
+from connector.sandbox.hubspot.columns import TsColumn, ValueError_, iso_ms, parse_ts_ms
 from connector.sandbox.hubspot.schema import (
     ASSOCIATION_TYPES,
     LIFECYCLE_ORDER,
@@ -131,6 +136,10 @@ class HubSpotStore:
             col.set(row, value)
             if col.get(row) != before:
                 changed = True
+                if name == "lifecyclestage" and value == "marketingqualifiedlead":
+                    became = table.columns.get(MQL_DATE)
+                    if isinstance(became, TsColumn) and became.get(row) is None:
+                        became.set_ms(row, self.write_ms())  # HubSpot stamps the first time
         if changed:
             table.bump_modified(row, self.write_ms())
             self.version += 1
