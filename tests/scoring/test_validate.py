@@ -200,3 +200,17 @@ def test_custom_and_mapped_properties_are_known():
     parse_mapping(declared + custom, "m.toml")
     mapped = HEADER + custom + '\n[source_fields.hubspot]\nhs_lead_origin = "lead_origin"\n'
     parse_mapping(mapped, "m.toml")
+
+
+@pytest.mark.parametrize("name", ["b2b-saas", "b2b-saas-abm", "threshold-100", "smb-scorecard"])
+def test_the_commented_lifecycle_section_of_each_shipped_mapping_shows_the_defaults(name):
+    """Uncommenting it must change nothing: the comments say what mqlsync really does."""
+    text = (MAPPINGS / f"{name}.toml").read_text()
+    block = text[text.index("# [lifecycle]") :]
+    uncommented = "\n".join(
+        line[2:].split("  #")[0] if line.startswith("# ") else ""
+        for line in block.splitlines()
+        if '"..."' not in line
+    )
+    shown = parse_mapping(text[: text.index("# [lifecycle]")] + uncommented, "m.toml")
+    assert shown.lifecycle == parse_mapping(text, "m.toml").lifecycle
