@@ -22,12 +22,18 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.config import load_settings
+from connector.crm.factory import build_adapter
 from connector.daemon import Jobs, run_daemon
 from connector.demo import DEFAULT_MAPPING, run_demo
 from connector.errors import MqlsyncError
 from connector.explain import explain as render_explanation
 from connector.live import explain_live
-from connector.mapping.loader import MappingInvalid, load_mapping, mapping_version
+from connector.mapping.loader import (
+    MappingInvalid,
+    load_mapping,
+    mapping_version,
+    status_problems,
+)
 from connector.progress import progress_bar
 from connector.records import BadLine, LeadRecord, RecordError, parse_time, read_jsonl, write_jsonl
 from connector.runner import Context, LiveContext, mapping_path, open_context
@@ -173,6 +179,14 @@ def explain_command(
 @app.command("validate")
 def validate_command(
     files: Annotated[list[Path], typer.Argument(help="Mapping TOML files to check.")],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Also check the lifecycle statuses against the configured CRM's lead statuses.",
+        ),
+    ] = None,
 ) -> None:
     """Check mapping files; print every error as `file:line: message` and exit 1 if any."""
     failed = 0
@@ -184,6 +198,16 @@ def validate_command(
             for problem in exc.problems:
                 typer.echo(str(problem))
             continue
+        if config is not None:
+            with handled():
+                settings = load_settings(config)
+                options = build_adapter(settings, spec).lead_statuses()
+            problems = status_problems(path, spec, settings.crm.kind, options)
+            if problems:
+                failed += 1
+                for problem in problems:
+                    typer.echo(str(problem))
+                continue
         typer.echo(f"{path}: ok ({len(spec.rules)} rules, {len(spec.gates)} gates)")
     if failed:
         raise typer.Exit(1)

@@ -182,6 +182,10 @@ class CrmAdapter(Protocol):
         """Fetch specific records (dead letters to retry) in the same shape as `pull`."""
         ...
 
+    def lead_statuses(self) -> list[str]:
+        """The values the CRM's lead-status field allows (to check a mapping's statuses)."""
+        ...
+
     def find(self, obj: str, key: str) -> str | None:
         """The id of the record `key` names (an id, or an email address), if any."""
         ...

@@ -169,3 +169,33 @@ def load_mapping(path: str | FilePath) -> MappingSpec:
             [Problem(str(path), 1, f"cannot read mapping: {exc.strerror}")]
         ) from None
     return parse_mapping(source, str(path))
+
+
+def status_problems(
+    path: str | FilePath, spec: MappingSpec, crm: str, options: list[str]
+) -> list[Problem]:
+    """Lifecycle statuses of `spec` that the CRM's lead-status field cannot hold: a
+    rejection status sales can never set means rejections are never seen. Located on the
+    mapping's line, or line 1 when the value is a default the file does not set."""
+    lines = index_lines(FilePath(path).read_text(encoding="utf-8"))
+    known = {o.casefold() for o in options}
+    lifecycle = spec.lifecycle
+    checks: list[tuple[Path, str, str]] = [
+        (("lifecycle", "rejected_statuses", crm, i), value, "rejected status")
+        for i, value in enumerate(getattr(lifecycle.rejected_statuses, crm, []))
+    ]
+    if crm == "hubspot":
+        checks += [
+            (("lifecycle", "hubspot_accepted_statuses", i), value, "accepted status")
+            for i, value in enumerate(lifecycle.hubspot_accepted_statuses)
+        ]
+    return [
+        Problem(
+            str(path),
+            line_of(lines, where),
+            f"{what} '{value}' is not one of the CRM's lead statuses "
+            f"({', '.join(options)}): sales can never set it",
+        )
+        for where, value, what in checks
+        if value.casefold() not in known
+    ]

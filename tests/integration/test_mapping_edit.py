@@ -188,3 +188,19 @@ def test_plan_filters_by_contact_field_and_limit_and_shows_emails(portal):
     changes = [line for line in table[1:] if " → " in line and "\t" in line]
     assert table[0].startswith("record") and len(changes) == 1
     assert "@" in changes[0].split("\t")[0]  # id and email side by side
+
+
+def test_validate_with_config_checks_lifecycle_statuses_against_the_crm(portal):
+    _, config, mapping, _ = portal
+    assert invoke("validate", str(mapping), "--config", config).exit_code == 0
+    text = mapping.read_text()
+    mapping.write_text(
+        text + '\n[lifecycle.rejected_statuses]\nhubspot = ["UNQUALIFIED", "UNQUALIFED"]\n'
+    )
+    line = len(text.splitlines()) + 3
+    result = invoke("validate", str(mapping), "--config", config)
+    assert result.exit_code == 1
+    assert f"{mapping}:{line}: rejected status 'UNQUALIFED' is not one of the CRM's" in (
+        result.stdout
+    )
+    assert invoke("validate", str(mapping)).exit_code == 0  # without --config: not checked

@@ -256,6 +256,15 @@ class HubSpotAdapter:
             for c in self._read_contacts(ids, properties)
         }
 
+    def lead_statuses(self) -> list[str]:
+        """The options of the contact property `hs_lead_status`."""
+        api = self.calls.client.crm.properties.core_api
+        prop = self.calls.call(
+            "read hs_lead_status", api.get_by_name, object_type="contacts",
+            property_name="hs_lead_status",
+        )  # fmt: skip
+        return [str(o.value) for o in prop.options or ()]
+
     def find(self, obj: str, key: str) -> str | None:
         """The id of the contact `key` names: an id as is, else an email address."""
         if key.strip().isdigit():
