@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -232,14 +233,18 @@ def handled() -> Iterator[None]:
         raise fail(str(exc)) from None
 
 
-def _print_summary(summary: RunSummary, what: str) -> None:
-    typer.echo(
+def _summary_line(summary: RunSummary, what: str) -> str:
+    return (
         f"{what}: pulled {summary.pulled}, changed {summary.changed}, written {summary.written}, "
         f"failed {summary.failed}, dead-lettered {summary.dead_lettered}, "
         f"promoted {summary.promoted}, recycled {summary.recycled}, "
         f"{summary.api_calls} API calls in {summary.seconds:.1f} s"
         + (f" (run {summary.run_id})" if summary.run_id is not None else "")
     )
+
+
+def _print_summary(summary: RunSummary, what: str) -> None:
+    typer.echo(_summary_line(summary, what))
 
 
 @contextmanager
@@ -396,54 +401,61 @@ def plan_command(
     """
     if output not in ("table", "json"):
         raise fail("--output must be table or json", 2)
-    as_json = output == "json"
-    shown = 0
     wanted = set(fields or ())
+    kept = 0
+    # Spooled to a temporary file, so the totals can come first while memory stays at a
+    # page: a plan over a million contacts prints its headline before its changes.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
 
-    def show(change: PlannedChange) -> None:
-        nonlocal shown
-        if contact is not None and contact not in (change.record_id, change.email):
-            return
-        if wanted and change.field not in wanted:
-            return
-        if limit is not None and shown >= limit:
-            return
-        if as_json:
-            sys.stdout.write(("\n  " if not shown else ",\n  ") + json.dumps(asdict(change)))
+        def keep(change: PlannedChange) -> None:
+            nonlocal kept
+            if contact is not None and contact not in (change.record_id, change.email):
+                return
+            if wanted and change.field not in wanted:
+                return
+            if limit is not None and kept >= limit:
+                return
+            spool.write(json.dumps(asdict(change)) + "\n")
+            kept += 1
+
+        if other is not None:
+            with handled():
+                settings = load_settings(config)
+                compiled = load_compiled(other)
+                with StateStore.open(settings.state.url) as store:
+                    what = what_if(
+                        store, settings.crm.kind, compiled, mapping_version(other),
+                        datetime.now(UTC), keep,
+                    )  # fmt: skip
+            totals = what.to_json()
+            headline = [f"what-if {other.name}: {what.headline()}"] + [
+                f"  {name.replace('_', ' ')}: "
+                + (", ".join(f"{k} {v}" for k, v in totals[name].items()) or "none")
+                for name in ("gained_by_grade", "lost_by_grade", "routes_before", "routes_after")
+            ]
         else:
-            who = f"{change.record_id} {change.email}" if change.email else change.record_id
-            typer.echo(f"{who}\t{change.field}\t{change.before} → {change.after}")
-        shown += 1
-
-    if as_json:
-        sys.stdout.write('{"changes": [')
-    else:
-        typer.echo("record\tfield\tbefore → after")
-    if other is not None:
-        with handled():
-            settings = load_settings(config)
-            compiled = load_compiled(other)
-            with StateStore.open(settings.state.url) as store:
-                totals = what_if(
-                    store, settings.crm.kind, compiled, mapping_version(other),
-                    datetime.now(UTC), show,
-                )  # fmt: skip
-        if as_json:
-            sys.stdout.write(f'\n], "totals": {json.dumps(totals.to_json())}}}\n')
+            with handled(), open_context(config) as ctx:
+                summary = ctx.sync().run(dry_run=True, plan=keep)
+            totals = summary.counts()
+            headline = [_summary_line(summary, "plan")]
+        spool.seek(0)
+        if output == "json":
+            sys.stdout.write(f'{{"totals": {json.dumps(totals)}, "changes": [')
+            for number, line in enumerate(spool):
+                sys.stdout.write(("\n  " if not number else ",\n  ") + line.rstrip("\n"))
+            sys.stdout.write("\n]}\n")
             return
-        typer.echo(f"what-if {other.name}: {totals.headline()}")
-        for name in ("gained_by_grade", "lost_by_grade", "routes_before", "routes_after"):
-            counts = totals.to_json()[name]
-            typer.echo(f"  {name.replace('_', ' ')}: " + (
-                ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
-            ))  # fmt: skip
-        return
-    with handled(), open_context(config) as ctx:
-        summary = ctx.sync().run(dry_run=True, plan=show)
-    if as_json:
-        sys.stdout.write(f'\n], "totals": {json.dumps(summary.counts())}}}\n')
-        return
-    _print_summary(summary, "plan")
+        for line in headline:
+            typer.echo(line)
+        typer.echo("record\tfield\tbefore → after")
+        for line in spool:
+            change = json.loads(line)
+            who = (
+                f"{change['record_id']} {change['email']}"
+                if change["email"]
+                else change["record_id"]
+            )
+            typer.echo(f"{who}\t{change['field']}\t{change['before']} → {change['after']}")
 
 
 @app.command("provision")
