@@ -19,9 +19,9 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 COMPILED_MODULES = (
-    "connector/records.py",
+    "connector/core/records.py",
     "connector/mapping/conditions.py",
-    "connector/scoring.py",
+    "connector/core/scoring.py",
 )
 """The per-lead hot path: parsing records, evaluating conditions, scoring."""
 MYPYC = ("mypy==2.4.1", "setuptools>=70", "pydantic>=2.6,<3")

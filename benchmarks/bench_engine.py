@@ -22,9 +22,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from connector.core.records import LeadRecord, read_jsonl
+from connector.core.scoring import COMPILED, compile_mapping, score
 from connector.mapping.loader import load_mapping
-from connector.records import LeadRecord, read_jsonl
-from connector.scoring import COMPILED, compile_mapping, score
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

@@ -20,14 +20,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from connector.core.scoring import compile_mapping
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
 from connector.crm.hubspot.activities import ENGAGEMENTS
+from connector.crm.ratelimit import RateLimiter
 from connector.mapping.loader import load_mapping
-from connector.ratelimit import RateLimiter
+from connector.pipeline.sync import Sync
 from connector.sandbox.hubspot import HubSpotSandbox
-from connector.scoring import compile_mapping
 from connector.state import StateStore
-from connector.sync import Sync
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -34,17 +34,17 @@ from typing import Any
 from cached_store import ensure_snapshots
 from sqlalchemy import text
 
+from connector.core.lifecycle import Memory, evaluate
+from connector.core.records import Activity, LeadRecord
+from connector.core.scoring import CompiledMapping, compile_mapping
+from connector.core.timers import Window, due_at, windows_of
 from connector.crm.base import Current, Outcome, Page, Patch, ProvisionReport, Pulled
-from connector.lifecycle import Memory, evaluate
 from connector.mapping.loader import load_mapping
-from connector.records import Activity, LeadRecord
-from connector.rescore import Rescore
+from connector.pipeline.rescore import Rescore
+from connector.pipeline.sync import desired_values
+from connector.pipeline.writer import Scored, snapshot_of
 from connector.sandbox.synthetic import SyntheticPerson, generate_people, person_for
-from connector.scoring import CompiledMapping, compile_mapping
 from connector.state import EPOCH, Snapshot, StateStore
-from connector.sync import desired_values
-from connector.timers import Window, due_at, windows_of
-from connector.writer import Scored, snapshot_of
 
 T0 = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
 MAPPING = Path(__file__).resolve().parent.parent / "mappings" / "b2b-saas.toml"

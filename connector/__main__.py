@@ -1,5 +1,5 @@
 """`python -m connector` runs the CLI."""
 
-from connector.cli import main
+from connector.cli.app import main
 
 main()

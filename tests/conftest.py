@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from connector.core.records import Activity, LeadRecord
+from connector.core.scoring import CompiledMapping, compile_mapping
 from connector.mapping.loader import load_mapping
-from connector.records import Activity, LeadRecord
-from connector.scoring import CompiledMapping, compile_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPINGS = ROOT / "mappings"

@@ -23,13 +23,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.config import ScheduleSection, Settings
-from connector.daemon import JobRunner, Jobs, build_scheduler, run_daemon
 from connector.errors import (
     AuthenticationError,
     DailyLimitExceeded,
     FatalSyncError,
     Interrupted,
 )
+from connector.ops.daemon import JobRunner, Jobs, build_scheduler, run_daemon
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -157,7 +157,7 @@ def test_a_failing_job_is_logged_redacted_and_the_scheduler_goes_on(background, 
     leak = RuntimeError("GET /x?access_token=s3cret failed: Authorization: Bearer s3cret")
     sync = Recorder("sync", log, leak, FatalSyncError("HTTP 400 rejected"))
     build_scheduler(settings(), Jobs(sync, Recorder("rescore", log)), scheduler=background)
-    with caplog.at_level(logging.INFO, logger="connector.daemon"):
+    with caplog.at_level(logging.INFO, logger="connector.ops.daemon"):
         background.start()
         for calls in (1, 2, 3):
             wait_for(lambda c=calls: sync.calls == c and log[-1:] == ["sync end"])
@@ -238,7 +238,7 @@ def test_standby_skips_jobs_until_the_lock_is_free_then_keeps_it(caplog):
     log: list[str] = []
     lock = FakeLock(free=False)
     runner = JobRunner(Jobs(Recorder("sync", log), Recorder("rescore", log)), tz=BERLIN, lock=lock)
-    with caplog.at_level(logging.INFO, logger="connector.daemon"):
+    with caplog.at_level(logging.INFO, logger="connector.ops.daemon"):
         runner.run_sync()
         runner.run_rescore()
     assert log == [] and lock.acquires == 2
@@ -254,7 +254,7 @@ def test_interrupted_job_is_logged_as_stopped_not_failed(caplog):
     log: list[str] = []
     sync = Recorder("sync", log, Interrupted("stopped on request after 200 record(s)"))
     runner = JobRunner(Jobs(sync, Recorder("rescore", log)), tz=BERLIN)
-    with caplog.at_level(logging.INFO, logger="connector.daemon"):
+    with caplog.at_level(logging.INFO, logger="connector.ops.daemon"):
         runner.run_sync()
     assert "sync stopped: stopped on request after 200 record(s)" in caplog.text
     assert "failed" not in caplog.text
@@ -266,7 +266,7 @@ DAEMON = textwrap.dedent(
     """
     import sys, time
     from connector.config import ScheduleSection, Settings
-    from connector.daemon import Jobs, run_daemon
+    from connector.ops.daemon import Jobs, run_daemon
 
     def sync():
         print("sync start", flush=True)

@@ -8,13 +8,13 @@ from collections import deque
 
 import pytest
 
+from connector.crm.ratelimit import RateLimiter, retrying
 from connector.errors import (
     DailyLimitExceeded,
     FatalSyncError,
     RetriableError,
     SkippableRecordError,
 )
-from connector.ratelimit import RateLimiter, retrying
 
 
 class FakeClock:

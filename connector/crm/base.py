@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from connector.records import LeadRecord
+from connector.core.records import LeadRecord
 
 STAGE_FIELD = "stage"
 """Logical name of the lifecycle stage; its values are canonical stages (design §5)."""

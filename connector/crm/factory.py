@@ -5,9 +5,9 @@ from __future__ import annotations
 from connector.config import Settings
 from connector.crm.base import CrmAdapter
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
+from connector.crm.ratelimit import RateLimiter
 from connector.errors import ConfigError
 from connector.mapping.schema import MappingSpec
-from connector.ratelimit import RateLimiter
 
 
 def build_adapter(settings: Settings, mapping: MappingSpec) -> CrmAdapter:

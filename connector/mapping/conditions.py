@@ -14,8 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connector.core.records import Activity
 from connector.mapping.schema import ActivityCondition, Condition, PropertyCondition, TextMatch
-from connector.records import Activity
 
 DAY = 86_400.0
 ZERO = timedelta(0)

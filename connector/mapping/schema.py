@@ -12,7 +12,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connector.records import ACTIVITY_TYPES
+from connector.core.records import ACTIVITY_TYPES
 
 CANONICAL_PROPERTIES = frozenset(
     {

@@ -135,7 +135,7 @@ snapshots = Table(
     Column("scored_at", UtcDateTime(), nullable=False),
     Column("written", Text, nullable=False),  # JSON: write-back field -> last written value
     Column("record", Text, nullable=False),  # JSON: canonical §2 record, for offline rescore
-    # When time alone may next change what was written (connector.timers); NULL = not known
+    # When time alone may next change what was written (connector.core.timers); NULL = not known
     # yet (due now). The daily rescore reads only due rows through ix_snapshots_due.
     Column("due_at", UtcDateTime()),
     Column("model", String(160)),  # mapping version that computed it (<stem>@<hex12>)

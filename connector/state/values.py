@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from connector.core.timers import NEVER
+
 __all__ = [
     "EPOCH",
     "NEVER",
@@ -25,7 +27,6 @@ __all__ = [
 
 RunKind = Literal["sync", "rescore", "undo"]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 """``due_at`` of a snapshot that time alone never changes (``None`` means "not known yet")."""
 
 
@@ -104,7 +105,7 @@ class Snapshot:
     written: dict[str, Any] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)
     due_at: datetime | None = None
-    """When time alone may next change the written values (``connector.timers``); ``None``
+    """When time alone may next change the written values (``connector.core.timers``); ``None``
     = not known, so the rescore treats it as due; ``NEVER`` = no time-based change."""
     model: str | None = None
     """The mapping version (``<stem>@<hex12>``) that computed it; another version means

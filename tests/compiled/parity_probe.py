@@ -15,11 +15,11 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from connector.explain import explain
+from connector.core.explain import explain
+from connector.core.records import Activity, LeadRecord, parse_record
+from connector.core.scoring import COMPILED, compile_mapping, score
 from connector.mapping.loader import load_mapping
-from connector.records import Activity, LeadRecord, parse_record
 from connector.sandbox.synthetic import generate_people
-from connector.scoring import COMPILED, compile_mapping, score
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -61,7 +61,7 @@ def test_wheel_carries_compiled_hot_path(compiled_site: Path) -> None:
     built = {
         p.relative_to(compiled_site).as_posix().split(".")[0] for p in compiled_site.rglob("*.so")
     }
-    assert {"connector/records", "connector/mapping/conditions", "connector/scoring"} <= built
+    assert {"connector/core/records", "connector/mapping/conditions", "connector/core/scoring"} <= built
 
 
 def test_compiled_scores_are_byte_identical_to_pure(compiled_site: Path) -> None:
@@ -75,7 +75,7 @@ def test_compiled_scores_are_byte_identical_to_pure(compiled_site: Path) -> None
 
 def test_editable_install_stays_pure() -> None:
     """Developers edit the .py files: a compiled module would silently shadow them."""
-    from connector import scoring
+    from connector.core import scoring
 
     assert scoring.__file__.endswith(".py")
     assert not list((ROOT / "connector").rglob("*.so"))

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from connector.core.scoring import CompiledMapping, compile_mapping
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
+from connector.crm.ratelimit import RateLimiter
 from connector.mapping.loader import load_mapping
-from connector.ratelimit import RateLimiter
+from connector.pipeline.sync import Sync
 from connector.sandbox.faults import Faults
 from connector.sandbox.hubspot import HubSpotSandbox
-from connector.scoring import CompiledMapping, compile_mapping
 from connector.state import StateStore
-from connector.sync import Sync
 from tests.conftest import MAPPINGS
 
 

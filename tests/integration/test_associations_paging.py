@@ -17,7 +17,7 @@ import pytest
 from connector.crm.hubspot import HubSpotCalls
 from connector.crm.hubspot.activities import associated, engagement_activities
 from connector.crm.hubspot.search import PaginationLoop
-from connector.ratelimit import RateLimiter
+from connector.crm.ratelimit import RateLimiter
 from connector.sandbox.hubspot import HubSpotSandbox
 
 BIG, MEETINGS = "7", 1200

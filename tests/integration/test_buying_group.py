@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from connector.core.scoring import compile_mapping
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
+from connector.crm.ratelimit import RateLimiter
 from connector.crm.values import parse_instant
 from connector.mapping.loader import load_mapping
-from connector.ratelimit import RateLimiter
+from connector.pipeline.sync import Sync
 from connector.sandbox.hubspot import HubSpotSandbox
-from connector.scoring import compile_mapping
 from connector.state import StateStore
-from connector.sync import Sync
 from tests.conftest import MAPPINGS
 
 ABM = load_mapping(MAPPINGS / "b2b-saas-abm.toml")

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from connector.cli import app
+from connector.cli.app import app
 from connector.sandbox.hubspot import HubSpotSandbox
 from tests.conftest import MAPPINGS
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connector.live import RecordNotFound, explain_live
+from connector.pipeline.live import RecordNotFound, explain_live
 
 
 def explain(rig, key: str, at: datetime) -> str:

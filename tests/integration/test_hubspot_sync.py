@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from connector.core.lifecycle import STAGES
+from connector.core.reasons import descriptions, reasons_text
+from connector.core.records import parse_record
+from connector.core.scoring import score
 from connector.crm.hubspot.fields import MQL_DATE, property_specs
 from connector.errors import FatalSyncError
-from connector.lifecycle import STAGES
-from connector.reasons import descriptions, reasons_text
-from connector.records import parse_record
 from connector.sandbox.faults import Faults
-from connector.scoring import score
 from tests.integration.conftest import make_rig
 
 NAMES = [s.name for s in property_specs()]

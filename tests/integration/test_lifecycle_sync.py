@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from connector.lifecycle import in_cooldown
-from connector.sync import memory_of
+from connector.core.lifecycle import in_cooldown
+from connector.pipeline.sync import memory_of
 
 
 def get(rig, cid, *props):

@@ -16,18 +16,18 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from connector.cli import app
+from connector.cli.app import app
+from connector.core.reasons import descriptions
+from connector.core.records import parse_record
+from connector.core.scoring import compile_mapping
 from connector.crm.base import RIDE_ALONG
 from connector.crm.values import changed_fields
 from connector.mapping.loader import load_mapping, mapping_version
-from connector.reasons import descriptions
-from connector.records import parse_record
-from connector.rescore import current_values, held_record, rescore_record
-from connector.runner import LiveContext, open_context
+from connector.ops.runner import LiveContext, open_context
+from connector.pipeline.rescore import current_values, held_record, rescore_record
+from connector.pipeline.sync import memory_of
 from connector.sandbox.hubspot import HubSpotSandbox
-from connector.scoring import compile_mapping
 from connector.state import StateStore
-from connector.sync import memory_of
 from tests.conftest import MAPPINGS
 
 EDIT = (
@@ -140,7 +140,7 @@ def test_the_daemon_picks_up_a_valid_edit_and_keeps_the_last_good_mapping_on_a_b
         live = LiveContext(ctx, mapping)
         assert live.current() is ctx and ctx.version == good
         mapping.write_text(mapping.read_text().replace("threshold = 60", "threshold = sixty"))
-        with caplog.at_level(logging.ERROR, logger="connector.runner"):
+        with caplog.at_level(logging.ERROR, logger="connector.ops.runner"):
             kept = live.current()
         assert kept is ctx and kept.version == good
         assert f"{mapping}:15:" in caplog.text  # the file:line of the bad value

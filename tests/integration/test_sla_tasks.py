@@ -9,8 +9,8 @@ import pytest
 from connector.crm.base import SlaBreach
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
 from connector.crm.hubspot.tasks import SlaTask, create_sla_tasks
+from connector.crm.ratelimit import RateLimiter
 from connector.mapping.loader import load_mapping
-from connector.ratelimit import RateLimiter
 from connector.sandbox.hubspot import HubSpotSandbox
 from tests.conftest import MAPPINGS
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connector.core.lifecycle import Memory
+from connector.core.reasons import reasons_text
+from connector.core.scoring import Reason, ScoreResult
 from connector.crm.base import Patch
 from connector.crm.hubspot import HubSpotAdapter
 from connector.errors import FatalSyncError
-from connector.lifecycle import Memory
 from connector.mapping.loader import load_mapping
-from connector.reasons import reasons_text
-from connector.scoring import Reason, ScoreResult
-from connector.settle import landed, stage_cleared
+from connector.pipeline.settle import landed, stage_cleared
 from tests.conftest import MAPPINGS
 
 T = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

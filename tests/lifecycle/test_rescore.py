@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from connector.core.reasons import descriptions
+from connector.core.records import parse_record
 from connector.crm.base import RIDE_ALONG
 from connector.crm.hubspot.fields import MQL_DATE
 from connector.crm.values import changed_fields
-from connector.reasons import descriptions
-from connector.records import parse_record
-from connector.rescore import Rescore, current_values, held_record, rescore_record
+from connector.pipeline.rescore import Rescore, current_values, held_record, rescore_record
+from connector.pipeline.sync import PlannedChange, RunSummary, memory_of
 from connector.sandbox.faults import Faults
 from connector.state import NEVER
-from connector.sync import PlannedChange, RunSummary, memory_of
 from tests.integration.conftest import Rig, make_rig
 
 DAY = timedelta(days=1)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from connector.core.scoring import compile_mapping
 from connector.crm.hubspot import HubSpotAdapter
 from connector.mapping.loader import parse_mapping
-from connector.rescore import Rescore
-from connector.scoring import compile_mapping
-from connector.sync import Sync
+from connector.pipeline.rescore import Rescore
+from connector.pipeline.sync import Sync
 from tests.conftest import MAPPINGS
 from tests.integration.conftest import make_rig
 

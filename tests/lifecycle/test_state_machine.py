@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from connector.lifecycle import Memory, decide, evaluate, in_cooldown, sla_flags
+from connector.core.lifecycle import Memory, decide, evaluate, in_cooldown, sla_flags
+from connector.core.records import LeadRecord
 from connector.mapping.schema import Lifecycle
-from connector.records import LeadRecord
 from tests.conftest import NOW, act, shipped
 
 POLICY = Lifecycle()

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connector.core.lifecycle import Memory
+from connector.core.records import Activity, LeadRecord
+from connector.core.scoring import compile_mapping, score
+from connector.core.timers import TICK, decay_periods, next_change_at, windows_of
 from connector.crm.base import RIDE_ALONG
 from connector.crm.values import changed_fields, normalise
-from connector.lifecycle import Memory
 from connector.mapping.loader import parse_mapping
-from connector.records import Activity, LeadRecord
-from connector.rescore import held_record, rescore_record
-from connector.scoring import compile_mapping, score
-from connector.timers import TICK, decay_periods, next_change_at, windows_of
+from connector.pipeline.rescore import held_record, rescore_record
 from tests.conftest import NOW, act, shipped
 
 DAY = timedelta(days=1)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime
 
+from connector.core.lifecycle import Memory, evaluate
+from connector.core.records import Activity, LeadRecord
 from connector.crm.base import STAGE_FIELD, Pulled
-from connector.lifecycle import Memory, evaluate
-from connector.records import Activity, LeadRecord
-from connector.sync import desired_values
-from connector.writer import Scored, snapshot_of
+from connector.pipeline.sync import desired_values
+from connector.pipeline.writer import Scored, snapshot_of
 from tests.conftest import shipped
 
 NOW = datetime(2026, 11, 1, 3, 0, 0, 123456, tzinfo=UTC)

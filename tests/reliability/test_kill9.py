@@ -28,16 +28,16 @@ from typing import Any
 
 import pytest
 
+from connector.core.scoring import compile_mapping
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
 from connector.crm.hubspot.tasks import REF
+from connector.crm.ratelimit import RateLimiter
 from connector.crm.values import format_instant, parse_instant
 from connector.mapping.loader import load_mapping, parse_mapping
-from connector.ratelimit import RateLimiter
-from connector.rescore import Rescore
+from connector.pipeline.rescore import Rescore
+from connector.pipeline.sync import Sync
 from connector.sandbox.hubspot import HubSpotSandbox
-from connector.scoring import compile_mapping
 from connector.state import StateStore
-from connector.sync import Sync
 from tests.conftest import MAPPINGS
 
 CONTACTS = 300

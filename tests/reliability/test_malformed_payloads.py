@@ -28,16 +28,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connector.core.records import LeadRecord, parse_record
+from connector.core.scoring import compile_mapping, score
 from connector.crm.base import Rejected
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
 from connector.crm.hubspot.fields import property_specs
+from connector.crm.ratelimit import RateLimiter
 from connector.mapping.loader import load_mapping
-from connector.ratelimit import RateLimiter
-from connector.records import LeadRecord, parse_record
+from connector.pipeline.sync import RunSummary, Sync
 from connector.sandbox.hubspot import HubSpotSandbox
-from connector.scoring import compile_mapping, score
 from connector.state import StateStore
-from connector.sync import RunSummary, Sync
 from tests.conftest import MAPPINGS
 
 CONTACTS = 30

@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from connector.core.scoring import compile_mapping
 from connector.crm.hubspot import HubSpotAdapter
 from connector.crm.hubspot.tasks import REF
 from connector.errors import RetriableError
 from connector.mapping.loader import parse_mapping
-from connector.rescore import Rescore
-from connector.scoring import compile_mapping
+from connector.pipeline.rescore import Rescore
 from connector.state import StateStore
 from tests.conftest import MAPPINGS
 from tests.integration.conftest import Rig, make_rig

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
+from connector.core.scoring import compile_mapping
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
+from connector.crm.ratelimit import RateLimiter
 from connector.errors import DailyLimitExceeded
 from connector.mapping.loader import load_mapping
-from connector.ratelimit import RateLimiter
+from connector.pipeline.sync import Sync
 from connector.sandbox.faults import Faults
 from connector.sandbox.hubspot import HubSpotSandbox
-from connector.scoring import compile_mapping
 from connector.state import StateStore
-from connector.sync import Sync
 from tests.conftest import MAPPINGS
 
 SPEC = load_mapping(MAPPINGS / "b2b-saas.toml")

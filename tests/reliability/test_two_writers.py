@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from connector.cli import app
+from connector.cli.app import app
 from connector.sandbox.faults import Faults
 from connector.sandbox.hubspot import HubSpotSandbox
 from connector.state import StateStore

@@ -13,10 +13,10 @@ import pytest
 from connector.crm.base import Outcome
 from connector.crm.hubspot.fields import MQL_DATE
 from connector.errors import Interrupted
-from connector.rescore import Rescore
+from connector.pipeline.rescore import Rescore
+from connector.pipeline.sync import Sync
+from connector.pipeline.undo import RunNotFound, Undo
 from connector.state import StateStore
-from connector.sync import Sync
-from connector.undo import RunNotFound, Undo
 from tests.integration.conftest import Rig, make_rig
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

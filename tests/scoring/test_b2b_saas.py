@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.records import read_jsonl
-from connector.scoring import ScoreResult, score
+from connector.core.records import read_jsonl
+from connector.core.scoring import ScoreResult, score
 from tests.conftest import NOW, act, lead, shipped
 
 EXAMPLES = Path(__file__).with_name("examples")  # copied from ../shared/examples

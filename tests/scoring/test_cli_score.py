@@ -8,7 +8,7 @@ import sys
 
 from typer.testing import CliRunner
 
-from connector.cli import app
+from connector.cli.app import app
 from tests.conftest import MAPPINGS
 
 B2B = str(MAPPINGS / "b2b-saas.toml")

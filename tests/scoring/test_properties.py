@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.records import ACTIVITY_TYPES, Activity, LeadRecord, parse_record
-from connector.scoring import score
+from connector.core.records import ACTIVITY_TYPES, Activity, LeadRecord, parse_record
+from connector.core.scoring import score
 from tests.conftest import NOW, shipped
 
 MAPPINGS = ("b2b-saas", "threshold-100", "smb-scorecard")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connector.reasons import day, descriptions, money, reasons_text
-from connector.scoring import score
+from connector.core.reasons import day, descriptions, money, reasons_text
+from connector.core.scoring import score
 from tests.conftest import NOW, act, lead
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connector.scoring import score
+from connector.core.scoring import score
 from tests.conftest import NOW, act, lead, shipped
 
 

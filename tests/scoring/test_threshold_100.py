@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.scoring import score
+from connector.core.scoring import score
 from tests.conftest import NOW, act, lead, shipped
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from connector.cli import app
+from connector.cli.app import app
 from connector.mapping.loader import MappingInvalid, parse_mapping
 from tests.conftest import MAPPINGS
 

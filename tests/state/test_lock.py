@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from connector.daemon import JobRunner, Jobs
 from connector.errors import LockHeld
+from connector.ops.daemon import JobRunner, Jobs
 from connector.state import StateStore
 from connector.state.lock import AccountLock
 

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from connector.core.records import Activity
 from connector.crm.hubspot.client import HubSpotCalls
 from connector.crm.hubspot.search import PaginationLoop
 from connector.mapping.schema import RollupActivity
-from connector.records import Activity
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

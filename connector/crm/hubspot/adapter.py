@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence, Set
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.core.records import LeadRecord
 from connector.crm.base import (
     STAGE_FIELD,
     Current,
@@ -50,7 +51,6 @@ from connector.crm.hubspot.tasks import SlaTask, create_sla_tasks, tasks_present
 from connector.crm.values import normalise, parse_instant
 from connector.errors import FatalSyncError, redact
 from connector.mapping.schema import MappingSpec
-from connector.records import LeadRecord
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ from typing import Any, TypeVar
 import hubspot
 import urllib3
 
+from connector.crm.ratelimit import RateLimiter, retrying
 from connector.errors import (
     AuthenticationError,
     DailyLimitExceeded,
     FatalSyncError,
     RetriableError,
 )
-from connector.ratelimit import RateLimiter, retrying
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

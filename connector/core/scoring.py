@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from connector.core.records import Activity, LeadRecord
 from connector.mapping.conditions import (
     DAY,
     ActivityIndex,
@@ -22,7 +23,6 @@ from connector.mapping.conditions import (
     describe_activity,
 )
 from connector.mapping.schema import MappingSpec
-from connector.records import Activity, LeadRecord
 
 Axis = Literal["fit", "engagement"]
 COMPILED = not __file__.endswith(".py")

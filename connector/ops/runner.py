@@ -15,16 +15,16 @@ from datetime import timedelta
 from pathlib import Path
 
 from connector.config import Settings, load_settings
+from connector.core.scoring import CompiledMapping, compile_mapping
 from connector.crm.base import CrmAdapter
 from connector.crm.factory import build_adapter
 from connector.errors import ConfigError
 from connector.mapping.loader import MappingInvalid, load_mapping, mapping_version
 from connector.mapping.schema import MappingSpec
-from connector.rescore import Rescore
-from connector.scoring import CompiledMapping, compile_mapping
+from connector.pipeline.rescore import Rescore
+from connector.pipeline.sync import Sync
 from connector.state import StateStore
 from connector.state.lock import AccountLock
-from connector.sync import Sync
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ Rules, and why:
 - Journal first: each batch's changes (and the lifecycle memory they carry) are journaled
   ``pending`` before the CRM write, and settled ``applied`` with the record's snapshot in
   one transaction after it. A process killed in between leaves a record of what it may
-  have written, which the next run settles against the CRM (``connector.settle``) and
+  have written, which the next run settles against the CRM (``connector.pipeline.settle``) and
   which ``undo`` can reverse.
 - A backward stage move (recycle) is checked against the CRM immediately before it is
   written: if the record is no longer at MQL or was changed by someone since mqlsync read
@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from connector.core.lifecycle import Decision
+from connector.core.scoring import ScoreResult
 from connector.crm.base import STAGE_FIELD, CrmAdapter, Outcome, Patch, Pulled, SlaBreach, Value
 from connector.crm.values import format_instant, normalise
 from connector.errors import MqlsyncError
-from connector.lifecycle import Decision
-from connector.scoring import ScoreResult
 from connector.state import JournalRecord, PendingBreach, Snapshot, StateStore
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Scored:
     desired: dict[str, Value]
     patch: Patch | None
     due_at: datetime | None = None
-    """When time alone can next change the written values (`connector.timers`)."""
+    """When time alone can next change the written values (`connector.core.timers`)."""
     written: dict[str, Value] | None = None
     """`desired` as the snapshot stores it (see `written_values`); filled on first use."""
 

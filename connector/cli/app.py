@@ -22,28 +22,35 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from connector.cli.demo import DEFAULT_MAPPING, run_demo
+from connector.cli.progress import progress_bar
 from connector.config import load_settings
+from connector.core.explain import explain as render_explanation
+from connector.core.records import (
+    BadLine,
+    LeadRecord,
+    RecordError,
+    parse_time,
+    read_jsonl,
+    write_jsonl,
+)
+from connector.core.scoring import CompiledMapping, compile_mapping, score
 from connector.crm.factory import build_adapter
-from connector.daemon import Jobs, run_daemon
-from connector.demo import DEFAULT_MAPPING, run_demo
 from connector.errors import MqlsyncError
-from connector.explain import explain as render_explanation
-from connector.live import explain_live
 from connector.mapping.loader import (
     MappingInvalid,
     load_mapping,
     mapping_version,
     status_problems,
 )
-from connector.progress import progress_bar
-from connector.records import BadLine, LeadRecord, RecordError, parse_time, read_jsonl, write_jsonl
-from connector.runner import Context, LiveContext, mapping_path, open_context
+from connector.ops.daemon import Jobs, run_daemon
+from connector.ops.runner import Context, LiveContext, mapping_path, open_context
+from connector.pipeline.live import explain_live
+from connector.pipeline.sync import PlannedChange, RunSummary
+from connector.pipeline.undo import Undo
+from connector.pipeline.whatif import what_if
 from connector.sandbox.serve import serve
-from connector.scoring import CompiledMapping, compile_mapping, score
 from connector.state import StateStore
-from connector.sync import PlannedChange, RunSummary
-from connector.undo import Undo
-from connector.whatif import what_if
 
 app = typer.Typer(
     no_args_is_help=True,

@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from connector.core.scoring import CompiledMapping, Reason, ScoreResult
 from connector.mapping.conditions import ActivityEvidence, ValueEvidence
-from connector.scoring import CompiledMapping, Reason, ScoreResult
 
 LIMIT = 1000
 """The reasons field holds at most this many characters."""

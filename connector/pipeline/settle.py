@@ -26,9 +26,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.core.lifecycle import Memory
 from connector.crm.base import RIDE_ALONG, STAGE_FIELD, CrmAdapter, Current, Patch, Value
 from connector.crm.values import normalise, parse_instant
-from connector.lifecycle import Memory
 from connector.state import NEVER, PendingWrite, Snapshot, StateStore
 
 log = logging.getLogger(__name__)

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.core.lifecycle import STAGES
 from connector.crm.base import RIDE_ALONG, STAGE_FIELD, CrmAdapter, Current, Patch, Value
 from connector.crm.values import normalise, parse_instant
 from connector.errors import MqlsyncError
-from connector.lifecycle import STAGES
-from connector.settle import settle_pending
+from connector.pipeline.settle import settle_pending
+from connector.pipeline.sync import RunSummary, recorded_run
 from connector.state import JournalEntry, JournalRecord, Snapshot, StateStore
-from connector.sync import RunSummary, recorded_run
 
 
 class RunNotFound(MqlsyncError):

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from connector.core.records import LeadRecord
+from connector.core.scoring import CompiledMapping, ScoreResult, score
 from connector.mapping.schema import Lifecycle
-from connector.records import LeadRecord
-from connector.scoring import CompiledMapping, ScoreResult, score
 
 STAGES = ("subscriber", "lead", "mql", "sal", "sql", "opportunity", "customer")
 PROMOTABLE = frozenset({"subscriber", "lead"})

@@ -14,21 +14,21 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from connector.cli.progress import progress_bar
+from connector.core.scoring import compile_mapping
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
+from connector.crm.ratelimit import RateLimiter
 from connector.mapping.loader import load_mapping
-from connector.progress import progress_bar
-from connector.ratelimit import RateLimiter
+from connector.pipeline.sync import RunSummary, Sync
 from connector.sandbox.hubspot import HubSpotSandbox
-from connector.scoring import compile_mapping
 from connector.state import StateStore
-from connector.sync import RunSummary, Sync
 
 
 def _shipped_mappings() -> Path:
     """`mappings/` of a source checkout, else the copy packaged into the wheel."""
-    here = Path(__file__).resolve().parent
-    checkout = here.parent / "mappings"
-    return checkout if checkout.is_dir() else here / "mappings_shipped"
+    package = Path(__file__).resolve().parent.parent  # connector/
+    checkout = package.parent / "mappings"
+    return checkout if checkout.is_dir() else package / "mappings_shipped"
 
 
 DEFAULT_MAPPING = _shipped_mappings() / "b2b-saas.toml"

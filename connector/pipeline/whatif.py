@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connector.rescore import score_snapshots
-from connector.scoring import CompiledMapping
+from connector.core.scoring import CompiledMapping
+from connector.pipeline.rescore import score_snapshots
+from connector.pipeline.sync import PlannedChange, planned_changes
 from connector.state import Snapshot, StateStore
-from connector.sync import PlannedChange, planned_changes
 
 PAGE = 2_000
 

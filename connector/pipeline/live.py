@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from connector.core.explain import change_lines, explain, lifecycle_lines
+from connector.core.lifecycle import evaluate
+from connector.core.reasons import descriptions
+from connector.core.scoring import CompiledMapping
 from connector.crm.base import RIDE_ALONG, CrmAdapter
 from connector.crm.values import changed_fields
 from connector.errors import MqlsyncError
-from connector.explain import change_lines, explain, lifecycle_lines
-from connector.lifecycle import evaluate
-from connector.reasons import descriptions
-from connector.scoring import CompiledMapping
+from connector.pipeline.sync import desired_values, memory_with_crm
 from connector.state import StateStore
-from connector.sync import desired_values, memory_with_crm
 
 
 class RecordNotFound(MqlsyncError):

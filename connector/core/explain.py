@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from connector.lifecycle import Decision, Memory, in_cooldown
-from connector.records import LeadRecord
-from connector.scoring import CompiledMapping, Reason, ScoreResult
+from connector.core.lifecycle import Decision, Memory, in_cooldown
+from connector.core.records import LeadRecord
+from connector.core.scoring import CompiledMapping, Reason, ScoreResult
 
 
 def _signed(points: int) -> str:

@@ -7,7 +7,7 @@ and journal as records complete.
 
 Rules, and why:
 
-- Every run first settles what an earlier run left unfinished (`connector.settle`): a
+- Every run first settles what an earlier run left unfinished (`connector.pipeline.settle`): a
   write journaled but never confirmed is checked against the CRM, so a killed run is
   neither lost to undo nor repeated with new times.
 - Lifecycle memory missing from the store is recovered from the CRM's own mqlsync fields
@@ -33,6 +33,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connector.core.lifecycle import AT_OR_PAST_MQL, Decision, Memory, evaluate, stage_of
+from connector.core.reasons import descriptions, reasons_text
+from connector.core.records import LeadRecord, parse_record
+from connector.core.scoring import CompiledMapping, ScoreResult
+from connector.core.timers import due_at, windows_of
 from connector.crm.base import (
     RIDE_ALONG,
     STAGE_FIELD,
@@ -45,14 +50,9 @@ from connector.crm.base import (
 )
 from connector.crm.values import changed_fields, format_instant, normalise, parse_instant
 from connector.errors import Interrupted
-from connector.lifecycle import AT_OR_PAST_MQL, Decision, Memory, evaluate, stage_of
-from connector.reasons import descriptions, reasons_text
-from connector.records import LeadRecord, parse_record
-from connector.scoring import CompiledMapping, ScoreResult
-from connector.settle import settle_pending
+from connector.pipeline.settle import settle_pending
+from connector.pipeline.writer import BatchWriter, Scored, WriteTally
 from connector.state import RunKind, Snapshot, StateStore, Watermark
-from connector.timers import due_at, windows_of
-from connector.writer import BatchWriter, Scored, WriteTally
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def desired_values(
 ) -> dict[str, Value]:
     """The write-back fields for one scored and decided record; `model` is the mapping
     version (`<stem>@<hex12>`), written along with any real change; `labels` are the
-    rules' descriptions the reasons text uses (see `connector.reasons`)."""
+    rules' descriptions the reasons text uses (see `connector.core.reasons`)."""
     memory = decision.memory
     reasons = reasons_text(
         result,

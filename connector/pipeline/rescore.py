@@ -3,7 +3,7 @@
 Scores move with the clock even when nothing in the CRM changes: activities age out of
 rule windows, inactivity decay takes another step, an MQL nobody touched goes stale, a
 recycle cooldown ends, SLA windows pass. The sync stores each record's canonical data and
-the instant such a change can next happen (`due_at`, see `connector.timers`), so this job
+the instant such a change can next happen (`due_at`, see `connector.core.timers`), so this job
 streams only the due snapshots, rescores them from the snapshot alone (no pull, no read),
 and writes through the adapter only the records whose written values change — with the
 sync's own diff, batching, retry, dead-letter, journal and snapshot code.
@@ -20,17 +20,16 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from multiprocessing.pool import AsyncResult, Pool
 
+from connector.core.lifecycle import Decision, Memory, evaluate
+from connector.core.reasons import descriptions
+from connector.core.records import LeadRecord, parse_record
+from connector.core.scoring import CompiledMapping, ScoreResult, compile_mapping
+from connector.core.timers import due_at, windows_of
 from connector.crm.base import RIDE_ALONG, CrmAdapter, Patch, Pulled, Value
 from connector.crm.values import changed_fields, parse_instant
-from connector.lifecycle import Decision, Memory, evaluate
 from connector.mapping.schema import MappingSpec
-from connector.reasons import descriptions
-from connector.records import LeadRecord, parse_record
-from connector.scoring import CompiledMapping, ScoreResult, compile_mapping
-from connector.settle import settle_pending
-from connector.state import Snapshot, StateStore
-from connector.state.engine import make_engine
-from connector.sync import (
+from connector.pipeline.settle import settle_pending
+from connector.pipeline.sync import (
     RECYCLES,
     PlanSink,
     Progress,
@@ -43,8 +42,9 @@ from connector.sync import (
     run_writer,
     write_or_plan,
 )
-from connector.timers import due_at, windows_of
-from connector.writer import Scored
+from connector.pipeline.writer import Scored
+from connector.state import Snapshot, StateStore
+from connector.state.engine import make_engine
 
 STAGE_PROPERTY = "lifecycle_stage"
 

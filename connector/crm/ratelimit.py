@@ -34,7 +34,7 @@ from typing import TypeVar
 
 import tenacity
 
-from .errors import DailyLimitExceeded, RetriableError
+from connector.errors import DailyLimitExceeded, RetriableError
 
 __all__ = ["DailyUsage", "RateLimiter", "retry_policy", "retrying"]
 

@@ -17,14 +17,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from connector.lifecycle import SALES_TOUCHES, Memory
+from connector.core.lifecycle import SALES_TOUCHES, Memory
+from connector.core.records import LeadRecord
+from connector.core.scoring import CompiledMapping
 from connector.mapping.conditions import DAY
 from connector.mapping.schema import Condition, Decay, MappingSpec
-from connector.records import LeadRecord
-from connector.scoring import CompiledMapping
-from connector.state import NEVER
+
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+"""The due time of a record that time alone will never change."""
 
 TICK = timedelta(microseconds=1)
 """Datetime resolution: a strict `>` boundary at `t` first bites at `t + TICK`."""

@@ -1,0 +1,1 @@
+"""Running mqlsync: assembling a configured pipeline and the scheduled daemon."""
