@@ -41,7 +41,7 @@ from connector.core.timers import Window, due_at, windows_of
 from connector.crm.base import Current, Outcome, Page, Patch, ProvisionReport, Pulled
 from connector.mapping.loader import load_mapping
 from connector.pipeline.rescore import Rescore
-from connector.pipeline.sync import desired_values
+from connector.pipeline.steps import desired_values
 from connector.pipeline.writer import Scored, snapshot_of
 from connector.sandbox.synthetic import SyntheticPerson, generate_people, person_for
 from connector.state import EPOCH, Snapshot, StateStore

@@ -46,7 +46,7 @@ from connector.mapping.loader import (
 from connector.ops.daemon import Jobs, run_daemon
 from connector.ops.runner import Context, LiveContext, mapping_path, open_context
 from connector.pipeline.live import explain_live
-from connector.pipeline.sync import PlannedChange, RunSummary
+from connector.pipeline.steps import PlannedChange, RunSummary
 from connector.pipeline.undo import Undo
 from connector.pipeline.whatif import what_if
 from connector.sandbox.serve import serve

@@ -19,7 +19,8 @@ from connector.core.scoring import compile_mapping
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
 from connector.crm.ratelimit import RateLimiter
 from connector.mapping.loader import load_mapping
-from connector.pipeline.sync import RunSummary, Sync
+from connector.pipeline.steps import RunSummary
+from connector.pipeline.sync import Sync
 from connector.sandbox.hubspot import HubSpotSandbox
 from connector.state import StateStore
 

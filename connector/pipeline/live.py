@@ -16,7 +16,7 @@ from connector.core.scoring import CompiledMapping
 from connector.crm.base import RIDE_ALONG, CrmAdapter
 from connector.crm.values import changed_fields
 from connector.errors import MqlsyncError
-from connector.pipeline.sync import desired_values, memory_with_crm
+from connector.pipeline.steps import desired_values, memory_with_crm
 from connector.state import StateStore
 
 

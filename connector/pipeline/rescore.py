@@ -21,16 +21,14 @@ from datetime import UTC, datetime
 from multiprocessing.pool import AsyncResult, Pool
 
 from connector.core.lifecycle import Decision, Memory, evaluate
-from connector.core.reasons import descriptions
 from connector.core.records import LeadRecord, parse_record
 from connector.core.scoring import CompiledMapping, ScoreResult, compile_mapping
-from connector.core.timers import due_at, windows_of
-from connector.crm.base import RIDE_ALONG, CrmAdapter, Patch, Pulled, Value
-from connector.crm.values import changed_fields, parse_instant
+from connector.crm.base import CrmAdapter, Pulled, Value
+from connector.crm.values import parse_instant
 from connector.mapping.schema import MappingSpec
 from connector.pipeline.settle import settle_pending
-from connector.pipeline.sync import (
-    RECYCLES,
+from connector.pipeline.steps import (
+    ItemScorer,
     PlanSink,
     Progress,
     RunOptions,
@@ -110,10 +108,7 @@ class _Scorer:
     """Rescores snapshots; runs in the job's process or in a worker process."""
 
     def __init__(self, mapping: CompiledMapping, model: str | None) -> None:
-        self.mapping = mapping
-        self.model = model
-        self.windows = windows_of(mapping.spec)
-        self.labels = descriptions(mapping)
+        self.items = ItemScorer(mapping, model)
 
     def page(self, obj: str, snaps: Iterable[Snapshot], now: datetime) -> _Batch:
         tally = RunSummary()
@@ -121,21 +116,13 @@ class _Scorer:
         for snap in snaps:
             if not snap.record:
                 continue  # kept from a settled crash: the next sync reads the record
-            record = stored_record(snap)
-            memory = memory_of(snap)
-            result, decision, desired = rescore_record(
-                record, self.mapping, memory, now, self.model, self.labels
-            )
-            current = current_values(snap)
-            diff = changed_fields(desired, current, RIDE_ALONG)
-            backward = decision.action in RECYCLES
-            patch = Patch(obj, snap.record_id, diff, backward) if diff else None
             written = snap.written
             modified = parse_instant(written.get("modified_at")) or snap.scored_at
-            tally.count(result, decision, patch)
-            pulled = Pulled(record, current, modified, parse_instant(written.get("echo_at")))
-            due = due_at(record, self.mapping, decision.memory, now, self.windows)
-            scored.append(Scored(pulled, result, decision, desired, patch, due))
+            echo = parse_instant(written.get("echo_at"))
+            pulled = Pulled(stored_record(snap), current_values(snap), modified, echo)
+            item, decision = self.items.score(obj, pulled, memory_of(snap), now)
+            tally.count(item.result, decision, item.patch)
+            scored.append(item)
         return _Batch(scored, tally)
 
 

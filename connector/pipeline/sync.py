@@ -25,219 +25,34 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connector.core.lifecycle import AT_OR_PAST_MQL, Decision, Memory, evaluate, stage_of
-from connector.core.reasons import descriptions, reasons_text
+from connector.core.lifecycle import AT_OR_PAST_MQL, stage_of
 from connector.core.records import LeadRecord, parse_record
-from connector.core.scoring import CompiledMapping, ScoreResult
-from connector.core.timers import due_at, windows_of
-from connector.crm.base import (
-    RIDE_ALONG,
-    STAGE_FIELD,
-    CrmAdapter,
-    Outcome,
-    Page,
-    Patch,
-    Rejected,
-    Value,
-)
-from connector.crm.values import changed_fields, format_instant, normalise, parse_instant
-from connector.errors import Interrupted
+from connector.core.scoring import CompiledMapping
+from connector.crm.base import CrmAdapter, Page, Rejected
+from connector.crm.values import parse_instant
 from connector.pipeline.settle import settle_pending
-from connector.pipeline.writer import BatchWriter, Scored, WriteTally
-from connector.state import RunKind, Snapshot, StateStore, Watermark
+from connector.pipeline.steps import (
+    ItemScorer,
+    PlanSink,
+    Progress,
+    Remodel,
+    RunOptions,
+    RunSummary,
+    ShouldStop,
+    memory_with_crm,
+    recorded_run,
+    run_writer,
+    write_or_plan,
+)
+from connector.pipeline.writer import Scored
+from connector.state import StateStore, Watermark
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int | None], None]
-ShouldStop = Callable[[], bool]
-"""Polled at page boundaries: True asks the run to commit what it wrote and stop."""
-
-
-RECYCLES = frozenset({"recycle_rejected", "recycle_stale"})
-
-
-def desired_values(
-    result: ScoreResult,
-    decision: Decision,
-    now: datetime,
-    model: str | None = None,
-    labels: Mapping[str, str] | None = None,
-) -> dict[str, Value]:
-    """The write-back fields for one scored and decided record; `model` is the mapping
-    version (`<stem>@<hex12>`), written along with any real change; `labels` are the
-    rules' descriptions the reasons text uses (see `connector.core.reasons`)."""
-    memory = decision.memory
-    reasons = reasons_text(
-        result,
-        labels or {},
-        recycled_at=memory.recycled_at,
-        recycle_reason=memory.recycle_reason,
-    )
-    values: dict[str, Value] = {
-        "fit": result.fit,
-        "engagement": result.engagement,
-        "score": result.total,
-        "grade": result.grade,
-        "route": result.route,
-        "temperature": result.temperature,
-        "reasons": reasons or None,
-        "scored_at": format_instant(now),
-        "mql_at": format_instant(memory.mql_at) if memory.mql_at else None,
-        "recycle_reason": memory.recycle_reason,
-        "recycled_at": format_instant(memory.recycled_at) if memory.recycled_at else None,
-        "sla": decision.sla or None,
-    }
-    if model is not None:
-        values["model"] = model
-    if decision.stage_changed:
-        values[STAGE_FIELD] = decision.stage
-    return values
-
-
-def memory_of(snapshot: Snapshot | None) -> Memory:
-    """Lifecycle memory from the state snapshot (empty before the first sync)."""
-    if snapshot is None:
-        return Memory()
-    return Memory(
-        stage=snapshot.stage,
-        mql_at=snapshot.mql_at,
-        status_at_promotion=snapshot.lead_status_at_promotion,
-        recycled_at=snapshot.recycled_at,
-        recycle_reason=snapshot.recycle_reason,
-    )
-
-
-def memory_with_crm(snapshot: Snapshot | None, current: Mapping[str, Value]) -> Memory:
-    """The snapshot's memory, with promotion and recycle times the CRM's mqlsync fields
-    show but the store lost (see `Memory.recovered`)."""
-    reason = current.get("recycle_reason")
-    return memory_of(snapshot).recovered(
-        parse_instant(current.get("mql_at")),
-        parse_instant(current.get("recycled_at")),
-        str(reason) if reason is not None else None,
-    )
-
-
-@dataclass(slots=True)
-class PlannedChange:
-    """One field a sync would change (for `plan`)."""
-
-    record_id: str
-    field: str
-    before: Value
-    after: Value
-    email: str | None = None
-    """The record's email, so people can tell records apart in a plan."""
-
-
-@dataclass(slots=True)
-class RunSummary:
-    """What a run did, for the run history, `demo` and `plan`."""
-
-    run_id: int | None = None
-    pulled: int = 0
-    changed: int = 0
-    written: int = 0
-    failed: int = 0
-    dead_lettered: int = 0
-    promoted: int = 0
-    recycled: int = 0
-    mqls: int = 0
-    sla_tasks: int = 0
-    dropped: int = 0
-    settled: int = 0
-    rejected: int = 0
-    mqls_in_crm: int = 0
-    """Records at MQL (or accepted by sales) in the CRM when pulled."""
-    adopted: int = 0
-    """MQLs mqlsync first saw at MQL, not promoted by it: kept, with the CRM's MQL date."""
-    adopted_review: int = 0
-    """Adopted MQLs scoring below half the threshold: for sales to review, not demoted."""
-    api_calls: int = 0
-    seconds: float = 0.0
-    routes: Counter[str] = field(default_factory=Counter)
-    grades: Counter[str] = field(default_factory=Counter)
-    reasons: Counter[str] = field(default_factory=Counter)
-
-    def count(self, result: ScoreResult, decision: Decision, patch: Patch | None) -> None:
-        """Add one scored record to the counters."""
-        self.pulled += 1
-        self.changed += patch is not None
-        self.mqls += result.is_mql
-        self.promoted += decision.action == "promote"
-        self.recycled += decision.action in RECYCLES
-        self.routes[result.route] += 1
-        if result.grade:
-            self.grades[result.grade] += 1
-        for reason in result.reasons[:3]:
-            self.reasons[reason.rule] += 1
-
-    def adopt(self, record_id: str, result: ScoreResult, mapping: CompiledMapping) -> None:
-        """Count an MQL adopted from the CRM; one far below the threshold is reported."""
-        self.adopted += 1
-        threshold = mapping.spec.qualification.threshold
-        if result.total < threshold / 2:
-            self.adopted_review += 1
-            log.warning(
-                "adopted MQL %s scores %d, far below the threshold %d: kept at MQL; "
-                "for sales to review", record_id, result.total, threshold,
-            )  # fmt: skip
-
-    def add_writes(self, tally: WriteTally) -> None:
-        """Add a writer's outcome counters."""
-        self.written += tally.written
-        self.failed += tally.failed
-        self.dead_lettered += tally.dead_lettered
-        self.sla_tasks += tally.sla_tasks
-        self.dropped += tally.dropped
-
-    def counts(self) -> dict[str, int]:
-        """Counters for the run history."""
-        return {
-            "pulled": self.pulled,
-            "changed": self.changed,
-            "written": self.written,
-            "failed": self.failed,
-            "dead_lettered": self.dead_lettered,
-            "promoted": self.promoted,
-            "recycled": self.recycled,
-            "mqls": self.mqls,
-            "sla_tasks": self.sla_tasks,
-            "dropped": self.dropped,
-            "settled": self.settled,
-            "rejected": self.rejected,
-            "mqls_in_crm": self.mqls_in_crm,
-            "adopted": self.adopted,
-            "adopted_review": self.adopted_review,
-        }
-
-
-PlanSink = Callable[[PlannedChange], None]
-"""Receives each change a dry run would write, as it is computed (streamed, not kept)."""
-
-Remodel = Callable[[str, datetime, "RunOptions", RunSummary], None]
-"""Rescores one object's stored snapshots that another mapping version computed, inside
-the sync's run (see `Rescore.remodel`)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """How a run is carried out, shared by sync and rescore."""
-
-    dry_run: bool = False
-    progress: Progress | None = None
-    plan: PlanSink | None = None
-    should_stop: ShouldStop | None = None
-    max_attempts: int | None = 10
-    """Dead-letter attempts after which a record is parked (not retried)."""
 
 
 class Sync:
@@ -265,8 +80,7 @@ class Sync:
         """The mapping's `<stem>@<hex12>`, recorded on each run and written with changes."""
         self.remodel = remodel
         """Run before each pull: brings snapshots of an earlier mapping version up to date."""
-        self._windows = windows_of(mapping.spec)
-        self._labels = descriptions(mapping)
+        self._scorer = ItemScorer(mapping, version)
 
     # ------------------------------------------------------------------ state helpers
     def _watermark(self, obj: str) -> Watermark:
@@ -341,18 +155,13 @@ class Sync:
             adopted = memory.mql_at is None and stage in AT_OR_PAST_MQL
             if adopted:
                 memory = replace(memory, mql_at=item.crm_mql_at)  # may be None: stays empty
-            result, decision = evaluate(item.record, self.mapping, memory, now)
+            scored, decision = self._scorer.score(obj, item, memory, now)
             if stage in ("mql", "sal"):
                 summary.mqls_in_crm += 1
                 if adopted and snap is None:
-                    summary.adopt(item.record.id, result, self.mapping)
-            desired = desired_values(result, decision, now, self.version, self._labels)
-            diff = changed_fields(desired, dict(item.current), RIDE_ALONG)
-            backward = decision.action in RECYCLES
-            patch = Patch(obj, item.record.id, diff, backward) if diff else None
-            due = due_at(item.record, self.mapping, decision.memory, now, self._windows)
-            out.append(Scored(item, result, decision, desired, patch, due))
-            summary.count(result, decision, patch)
+                    summary.adopt(item.record.id, scored.result, self.mapping)
+            out.append(scored)
+            summary.count(scored.result, decision, scored.patch)
         return out
 
     def _reject(self, obj: str, rejected: list[Rejected], summary: RunSummary) -> None:
@@ -380,125 +189,3 @@ def without(pages: Iterable[Page], ids: Sequence[str]) -> Iterator[Page]:
         rejected = [r for r in page.rejected if r.record_id not in skip]
         if items or rejected:
             yield Page(items, rejected)
-
-
-@contextmanager
-def recorded_run(
-    store: StateStore,
-    adapter: CrmAdapter,
-    kind: RunKind,
-    now: datetime,
-    dry_run: bool,
-    version: str | None = None,
-) -> Iterator[RunSummary]:
-    """Record a run in the history around the body: started, then closed `ok` or `failed`
-    with its counters, API calls and error. Runs left `running` by a dead process are
-    marked `crashed` first (the caller holds the account's lock, so none is alive). Dry
-    runs are not recorded."""
-    started = time.monotonic()
-    calls_before = adapter.api_calls
-    summary = RunSummary()
-    if not dry_run:
-        summary.run_id = store.start_run(
-            kind, crm=adapter.kind, started_at=now, mapping_version=version
-        )
-        crashed = store.mark_crashed(adapter.kind, before=summary.run_id)
-        if crashed:
-            log.warning("%d earlier run(s) had died mid-way: marked crashed", crashed)
-    status, error = "ok", None
-    try:
-        yield summary
-    except BaseException as exc:  # KeyboardInterrupt too: a run cut short is not ok
-        status, error = "failed", str(exc) or type(exc).__name__
-        raise
-    finally:
-        summary.api_calls = adapter.api_calls - calls_before
-        summary.seconds = time.monotonic() - started
-        if summary.run_id is not None:
-            store.finish_run(summary.run_id, status, summary.counts(), summary.api_calls, error)
-
-
-def write_or_plan(
-    writer: BatchWriter,
-    pages: Iterable[list[Scored]],
-    options: RunOptions,
-    summary: RunSummary,
-) -> None:
-    """Feed scored pages to the writer (or, in a dry run, to the plan), reporting progress;
-    then send what is still queued and add the writer's counters to the summary.
-
-    A stop request is honoured between pages: what is queued is written and committed,
-    then `Interrupted` ends the run.
-    """
-    stopped = False
-    for scored in pages:
-        if options.dry_run:
-            if options.plan is not None:
-                for change in planned_changes(scored):
-                    options.plan(change)
-        else:
-            writer.add(scored)
-            writer.flush()
-        if options.progress is not None:
-            options.progress(summary.pulled, None)
-        if options.should_stop is not None and options.should_stop():
-            stopped = True
-            break
-    if not options.dry_run:
-        writer.flush(final=True)
-        summary.add_writes(writer.tally)
-    if stopped:
-        raise Interrupted(
-            f"stopped on request after {summary.pulled} record(s); what was written is "
-            "committed and the next run continues from the same watermark"
-        )
-
-
-def run_writer(
-    adapter: CrmAdapter,
-    store: StateStore,
-    mapping: CompiledMapping,
-    obj: str,
-    now: datetime,
-    summary: RunSummary,
-    max_attempts: int | None,
-    *,
-    keep_records: bool = False,
-) -> tuple[list[str], BatchWriter]:
-    """A run's writer for one object, resolving dead letters as their records complete and
-    creating SLA tasks if the mapping asks; also the ids of the letters to retry (open and
-    not parked)."""
-    open_letters = store.open_dead_letters(adapter.kind, obj)
-    letters = {d.record_id: d.id for d in open_letters}
-    retry = [d.record_id for d in open_letters if d.parked_at is None]
-
-    def resolve(item: Scored, outcome: Outcome | None) -> None:
-        if item.record_id in letters and not (outcome is not None and outcome.error):
-            store.resolve_dead_letter(letters.pop(item.record_id))
-
-    writer = BatchWriter(
-        adapter,
-        store,
-        obj,
-        now,
-        summary.run_id,
-        on_done=resolve,
-        keep_records=keep_records,
-        sla_tasks=mapping.spec.lifecycle.sla.create_task_on_breach,
-        max_attempts=max_attempts,
-    )
-    return retry, writer
-
-
-def planned_changes(scored: Iterable[Scored]) -> Iterator[PlannedChange]:
-    """The field changes a run would write (for `plan` and dry runs)."""
-    for item in scored:
-        if item.patch is None:
-            continue
-        record = item.pulled.record
-        email = record.properties.get("email")
-        for f, value in item.patch.values.items():
-            before = item.pulled.current.get(f)
-            yield PlannedChange(
-                record.id, f, before, normalise(f, value), str(email) if email else None
-            )

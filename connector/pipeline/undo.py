@@ -29,7 +29,7 @@ from connector.crm.base import RIDE_ALONG, STAGE_FIELD, CrmAdapter, Current, Pat
 from connector.crm.values import normalise, parse_instant
 from connector.errors import MqlsyncError
 from connector.pipeline.settle import settle_pending
-from connector.pipeline.sync import RunSummary, recorded_run
+from connector.pipeline.steps import RunSummary, recorded_run
 from connector.state import JournalEntry, JournalRecord, Snapshot, StateStore
 
 
@@ -118,9 +118,7 @@ class Undo:
             raise RunNotFound(f"no run {run_id} of {self.adapter.kind} in this state store")
         now = self.clock()
         report = UndoReport()
-        with recorded_run(
-            self.store, self.adapter, "undo", now, dry_run, self.version
-        ) as summary:
+        with recorded_run(self.store, self.adapter, "undo", now, dry_run, self.version) as summary:
             report.run_id, report.summary = summary.run_id, summary
             if not dry_run:
                 for obj in self.adapter.objects:

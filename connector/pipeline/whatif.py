@@ -17,7 +17,7 @@ from typing import Any
 
 from connector.core.scoring import CompiledMapping
 from connector.pipeline.rescore import score_snapshots
-from connector.pipeline.sync import PlannedChange, planned_changes
+from connector.pipeline.steps import PlannedChange, planned_changes
 from connector.state import Snapshot, StateStore
 
 PAGE = 2_000

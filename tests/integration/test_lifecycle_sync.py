@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from connector.core.lifecycle import in_cooldown
-from connector.pipeline.sync import memory_of
+from connector.pipeline.steps import memory_of
 
 
 def get(rig, cid, *props):

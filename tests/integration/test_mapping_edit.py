@@ -25,7 +25,7 @@ from connector.crm.values import changed_fields
 from connector.mapping.loader import load_mapping, mapping_version
 from connector.ops.runner import LiveContext, open_context
 from connector.pipeline.rescore import current_values, held_record, rescore_record
-from connector.pipeline.sync import memory_of
+from connector.pipeline.steps import memory_of
 from connector.sandbox.hubspot import HubSpotSandbox
 from connector.state import StateStore
 from tests.conftest import MAPPINGS

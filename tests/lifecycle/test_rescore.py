@@ -13,7 +13,7 @@ from connector.crm.base import RIDE_ALONG
 from connector.crm.hubspot.fields import MQL_DATE
 from connector.crm.values import changed_fields
 from connector.pipeline.rescore import Rescore, current_values, held_record, rescore_record
-from connector.pipeline.sync import PlannedChange, RunSummary, memory_of
+from connector.pipeline.steps import PlannedChange, RunSummary, memory_of
 from connector.sandbox.faults import Faults
 from connector.state import NEVER
 from tests.integration.conftest import Rig, make_rig

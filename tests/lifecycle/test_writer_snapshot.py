@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from connector.core.lifecycle import Memory, evaluate
 from connector.core.records import Activity, LeadRecord
 from connector.crm.base import STAGE_FIELD, Pulled
-from connector.pipeline.sync import desired_values
+from connector.pipeline.steps import desired_values
 from connector.pipeline.writer import Scored, snapshot_of
 from tests.conftest import shipped
 

@@ -35,7 +35,8 @@ from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
 from connector.crm.hubspot.fields import property_specs
 from connector.crm.ratelimit import RateLimiter
 from connector.mapping.loader import load_mapping
-from connector.pipeline.sync import RunSummary, Sync
+from connector.pipeline.steps import RunSummary
+from connector.pipeline.sync import Sync
 from connector.sandbox.hubspot import HubSpotSandbox
 from connector.state import StateStore
 from tests.conftest import MAPPINGS
