@@ -8,21 +8,22 @@ Everything lives in a temporary directory that is removed afterwards.
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from connector.cli.progress import progress_bar
+from connector.config import HubSpotSection, LimitsSection, Settings, StateSection
 from connector.core.scoring import compile_mapping
-from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
-from connector.crm.ratelimit import RateLimiter
-from connector.mapping.loader import load_mapping
+from connector.crm.factory import build_adapter
+from connector.mapping.loader import load_mapping, mapping_version
+from connector.ops.runner import Context, account_of
 from connector.pipeline.steps import RunSummary
-from connector.pipeline.sync import Sync
 from connector.sandbox.hubspot import HubSpotSandbox
 from connector.state import StateStore
+from connector.state.lock import AccountLock
 
 
 def _shipped_mappings() -> Path:
@@ -48,18 +49,25 @@ def run_demo(
         with console.status("starting the HubSpot sandbox …"):
             sandbox = HubSpotSandbox(contacts=contacts, seed=seed).start()
         try:
-            calls = HubSpotCalls(
-                sandbox.token, base_url=sandbox.base_url, limiter=RateLimiter(1000, 10.0)
+            # The same settings, factory and pipeline as `mqlsync sync --once`.
+            settings = Settings(
+                hubspot=HubSpotSection(base_url=sandbox.base_url),
+                state=StateSection(url=f"sqlite:///{Path(tmp) / 'state.db'}"),
+                limits=LimitsSection(requests_per_10s=1000),
+                hubspot_token=SecretStr(sandbox.token),
             )
-            adapter = HubSpotAdapter(calls, spec)
+            adapter = build_adapter(settings, spec)
             report = adapter.provision()
             console.print(
                 f"provisioned: {len(report.created)} created, {len(report.existing)} existing"
             )
-            with StateStore.open(f"sqlite:///{Path(tmp) / 'state.db'}") as store:
-                sync = Sync(adapter, compiled, store, clock=lambda: datetime.now(UTC))
-                with progress_bar("syncing", contacts, console) as update:
-                    summary = sync.run(progress=update)
+            with StateStore.open(settings.state.url) as store:
+                lock = AccountLock(store.engine, account_of(settings))
+                context = Context(
+                    settings, spec, compiled, store, adapter, mapping_version(mapping), lock
+                )
+                with lock, progress_bar("syncing", contacts, console) as update:
+                    summary = context.sync(workers=1).run(progress=update)
         finally:
             sandbox.stop()
     _print_summary(summary, console)

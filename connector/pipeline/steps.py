@@ -34,6 +34,7 @@ ShouldStop = Callable[[], bool]
 
 
 RECYCLES = frozenset({"recycle_rejected", "recycle_stale"})
+REVIEW_SAMPLE = 20
 
 
 def desired_values(
@@ -133,6 +134,8 @@ class RunSummary:
     """MQLs mqlsync first saw at MQL, not promoted by it: kept, with the CRM's MQL date."""
     adopted_review: int = 0
     """Adopted MQLs scoring below half the threshold: for sales to review, not demoted."""
+    review_sample: list[str] = field(default_factory=list)
+    """The first ids of those (the log names them; all of them would flood it)."""
     api_calls: int = 0
     seconds: float = 0.0
     routes: Counter[str] = field(default_factory=Counter)
@@ -158,10 +161,19 @@ class RunSummary:
         threshold = mapping.spec.qualification.threshold
         if result.total < threshold / 2:
             self.adopted_review += 1
-            log.warning(
-                "adopted MQL %s scores %d, far below the threshold %d: kept at MQL; "
-                "for sales to review", record_id, result.total, threshold,
-            )  # fmt: skip
+            if len(self.review_sample) < REVIEW_SAMPLE:
+                self.review_sample.append(record_id)
+
+    def report_review(self) -> None:
+        """One log line for the adopted MQLs that score far below the threshold."""
+        if not self.adopted_review:
+            return
+        more = self.adopted_review - len(self.review_sample)
+        log.warning(
+            "%d MQL(s) the CRM already had score below half the threshold: kept at MQL, "
+            "for sales to review: %s%s", self.adopted_review, ", ".join(self.review_sample),
+            f" and {more} more" if more > 0 else "",
+        )  # fmt: skip
 
     def add_writes(self, tally: WriteTally) -> None:
         """Add a writer's outcome counters."""

@@ -119,6 +119,7 @@ class Sync:
                 if self.remodel is not None:
                     self.remodel(obj, now, options, summary)
                 self._sync_object(obj, now, options, summary)
+            summary.report_review()
         return summary
 
     def _sync_object(

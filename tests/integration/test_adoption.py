@@ -35,7 +35,11 @@ def test_existing_mqls_keep_the_crms_date_and_low_scorers_are_reported(rig, capl
     run = rig.store.get_run(summary.run_id)
     assert run.counts["adopted"] == summary.adopted
     assert run.counts["adopted_review"] == summary.adopted_review > 0
-    assert "far below the threshold 60: kept at MQL; for sales to review" in caplog.text
+    assert (
+        f"{summary.adopted_review} MQL(s) the CRM already had score below half the threshold"
+        in (caplog.text)
+    )
+    assert summary.review_sample[0] in caplog.text
     # a second sync adopts nothing again and moves no date
     dates = {contacts.id_of(r): contacts.value(r, "mqlsync_mql_at") for r in range(contacts.size)}
     again = rig.sync.run()
