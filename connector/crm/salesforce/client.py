@@ -196,6 +196,11 @@ class SalesforceCalls:
         self.calls = 0
         """HTTP requests attempted through `call` (for run history and benchmarks)."""
 
+    @property
+    def sf(self) -> Salesforce:
+        """The simple-salesforce client (same as `client`)."""
+        return self.client
+
     def _saw(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """requests response hook: every answer's headers reach the limiter (daily quota)."""
         self.limiter.note_headers(response.headers)
