@@ -49,9 +49,12 @@ class SalesforceSandbox:
         host: str = "127.0.0.1",
         now: datetime | None = None,
         provisioned: bool = True,
+        tooling_allowed: bool = True,
     ) -> None:
         """``provisioned=False``: the MQLSync_* custom fields do not exist until created
         through the Tooling API (``POST tooling/sobjects/CustomField``), to test provisioning.
+        ``tooling_allowed=False``: that API refuses the user (no Customize Application);
+        toggle later with :attr:`tooling_allowed`.
         """
         self.contacts, self.seed, self.now = contacts, seed, now
         self.host, self.port = host, port
@@ -60,6 +63,7 @@ class SalesforceSandbox:
         self.request_log = RequestLog()
         self.store = SalesforceStore(Clock(now), provisioned=provisioned)
         self.org = OrgState(self.store, self.session_id, daily_limit, self.faults, self.request_log)
+        self.org.tooling_allowed = tooling_allowed
         self._tls: TlsMaterial | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -124,6 +128,14 @@ class SalesforceSandbox:
         """Write requests with their ``Sforce-Auto-Assign`` header (copy)."""
         with self.org.lock:
             return list(self.org.writes)
+
+    @property
+    def tooling_allowed(self) -> bool:
+        return self.org.tooling_allowed
+
+    @tooling_allowed.setter
+    def tooling_allowed(self, allowed: bool) -> None:
+        self.org.tooling_allowed = allowed
 
     @property
     def api_used(self) -> int:

@@ -63,6 +63,8 @@ class FieldDef:
     picklist: tuple[str, ...] = ()
     reference_to: tuple[str, ...] = ()
     relationship_name: str | None = None
+    restricted: bool = False
+    """A restricted picklist: values outside ``picklist`` are refused on write."""
 
     @property
     def is_text(self) -> bool:
@@ -135,15 +137,30 @@ MQLSYNC_FIELDS: tuple[FieldDef, ...] = (
     _f("MQLSync_Fit__c", "double"),
     _f("MQLSync_Engagement__c", "double"),
     _f("MQLSync_Score__c", "double"),
-    _f("MQLSync_Grade__c", "string", 10),
-    _f("MQLSync_Route__c", "string", 40),
-    _f("MQLSync_Temperature__c", "string", 20),
+    _f(
+        "MQLSync_Grade__c",
+        "picklist",
+        255,
+        restricted=True,
+        picklist=tuple(f"{g}{d}" for g in "ABCD" for d in "1234"),
+    ),
+    _f(
+        "MQLSync_Route__c",
+        "picklist",
+        255,
+        restricted=True,
+        picklist=("sales", "nurture", "campaign", "discard", "review"),
+    ),
+    _f(
+        "MQLSync_Temperature__c", "picklist", 255, restricted=True, picklist=("hot", "warm", "cold")
+    ),
     _f("MQLSync_Reasons__c", "textarea", 32768),
     _f("MQLSync_Scored_At__c", "datetime"),
     _f("MQLSync_MQL_At__c", "datetime"),
     _f("MQLSync_Recycle_Reason__c", "string", 255),
     _f("MQLSync_Recycled_At__c", "datetime"),
     _f("MQLSync_SLA__c", "string", 255),
+    _f("MQLSync_Model__c", "string", 255),
 )
 
 LEAD_STATUSES = (
@@ -171,7 +188,7 @@ _lead = ObjectDef("Lead", "00Q", (
     _f("Company", "string", 255), _f("NumberOfEmployees", "int"),
     _f("Industry", "picklist", 255, picklist=INDUSTRIES), _f("AnnualRevenue", "currency"),
     _f("Country", "string", 80), _f("LeadSource", "picklist", 255, picklist=LEAD_SOURCES),
-    _f("Status", "picklist", 255, picklist=LEAD_STATUSES),
+    _f("Status", "picklist", 255, picklist=LEAD_STATUSES, restricted=True),
     _f("HasOptedOutOfEmail", "boolean"), _f("IsConverted", "boolean", ro=True),
     _f("ConvertedDate", "date", ro=True),
     _f("ConvertedContactId", "reference", 18, ro=True, reference_to=("Contact",),
@@ -268,6 +285,7 @@ def _describe_field(f: FieldDef) -> dict[str, Any]:
             {"active": True, "defaultValue": i == 0, "label": v, "validFor": None, "value": v}
             for i, v in enumerate(f.picklist)
         ],
+        "restrictedPicklist": f.restricted,
         "referenceTo": list(f.reference_to),
         "relationshipName": f.relationship_name,
         "externalId": False,
@@ -321,4 +339,16 @@ def custom_field(name: str, metadata: dict[str, Any]) -> FieldDef:
     if kind == "textarea":
         length = int(metadata.get("length") or 32768)
     label = str(metadata.get("label") or name[:-3].replace("_", " "))
-    return FieldDef(name, kind, label, length, True, True)
+    values: tuple[str, ...] = ()
+    restricted = False
+    if kind == "picklist":
+        value_set = metadata.get("valueSet")
+        if not isinstance(value_set, dict):
+            raise ValueError(f"Picklist {name} needs a valueSet")
+        definition = value_set.get("valueSetDefinition") or {}
+        values = tuple(str(v["fullName"]) for v in definition.get("value") or ())
+        if not values:
+            raise ValueError(f"Picklist {name} needs at least one value")
+        restricted = bool(value_set.get("restricted"))
+        length = 255
+    return FieldDef(name, kind, label, length, True, True, picklist=values, restricted=restricted)

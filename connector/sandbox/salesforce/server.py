@@ -77,6 +77,10 @@ class OrgState:
     request_log: RequestLog
     queries: QueryService = field(init=False)
     used: int = 0
+    tooling_allowed: bool = True
+    """False: the session's user lacks Customize Application, so Tooling API metadata
+    writes are refused (``403 INSUFFICIENT_ACCESS_OR_READONLY``) as in an org whose
+    integration user has a minimal profile."""
     writes: list[WriteCall] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -243,11 +247,19 @@ class _Handler(BaseHTTPRequestHandler):
         """Tooling API ``POST tooling/sobjects/CustomField`` (``FullName`` ``Object.Field__c``).
 
         Followed: Tooling API reference, *CustomField* (REST POST; ``Metadata`` with ``type``,
-        ``label``, ``length``, ``precision``, ``scale``).  An existing name →
-        ``DUPLICATE_DEVELOPER_NAME``.  Field-level security is not modelled: a created field
-        is immediately readable and writable through the API.
+        ``label``, ``length``, ``precision``, ``scale``, ``valueSet`` for a Picklist).  An
+        existing name → ``DUPLICATE_DEVELOPER_NAME``; without Customize Application (the
+        ``tooling_allowed`` knob) → 403 ``INSUFFICIENT_ACCESS_OR_READONLY``.  Field-level
+        security is not modelled: a created field is immediately readable and writable
+        through the API.
         """
         body = self._json_body()
+        if not self.org.tooling_allowed:
+            raise _HttpError(
+                403, "INSUFFICIENT_ACCESS_OR_READONLY",
+                "insufficient access rights on object id: the user needs the "
+                "Customize Application permission",
+            )  # fmt: skip
         if not isinstance(body, dict) or not isinstance(body.get("Metadata"), dict):
             raise _HttpError(400, "JSON_PARSER_ERROR", "Expected FullName and Metadata")
         obj_name, _, field_name = str(body.get("FullName") or "").partition(".")

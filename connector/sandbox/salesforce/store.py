@@ -16,6 +16,7 @@ long → ``STRING_TOO_LONG``; bad restricted-picklist value →
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import re
 import threading
@@ -140,6 +141,14 @@ class Table:
         for row in self.rows:
             row.append(default)
 
+    def replace_field(self, f: FieldDef) -> None:
+        """Change an existing field's definition (same column), as a Setup edit does."""
+        self.obj = ObjectDef(
+            self.obj.name,
+            self.obj.key_prefix,
+            tuple(f if g.name.lower() == f.name.lower() else g for g in self.obj.fields),
+        )
+
     def invalidate(self, col: int) -> None:
         self._indexes.pop(col, None)
 
@@ -203,6 +212,15 @@ class SalesforceStore:
                     raise KeyError(f"No such column '{name}' on {sobject}")
                 updates[table.col[f.name.lower()]] = _coerce(f, _py_to_json(value))
             self._apply(table, i, updates)
+
+    def set_picklist(self, sobject: str, name: str, values: Sequence[str]) -> None:
+        """Simulate an admin editing a picklist's values in Setup (e.g. Lead Status)."""
+        with self.lock:
+            table = self.tables[sobject]
+            f = table.obj.field(name)
+            if f is None or f.type != "picklist":
+                raise KeyError(f"No picklist '{name}' on {sobject}")
+            table.replace_field(dataclasses.replace(f, picklist=tuple(values)))
 
     def add_task(
         self,
@@ -384,10 +402,10 @@ def _validate(sobject: str, f: FieldDef, v: Any) -> None:
             f"{f.label}: data value too large: {v[:40]}... (max length={f.length})",
             [f.name],
         )
-    if sobject == "Lead" and f.name == "Status" and v not in f.picklist:
+    if f.restricted and v not in f.picklist and (v is not None or f.name == "Status"):
         raise RecordError(
             "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-            f"Lead Status: bad value for restricted picklist field: {v}",
+            f"{sobject} {f.label}: bad value for restricted picklist field: {v}",
             [f.name],
         )
     if f.name == "LastName" and not v:
