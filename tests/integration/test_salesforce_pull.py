@@ -291,3 +291,17 @@ def test_an_expired_session_is_an_authentication_error(sb, spec):
     renewed = make_reader(sb, spec, refresh=lambda: sb.session_id)
     renewed.calls.client.headers["Authorization"] = "Bearer 00DHs0000000001!expired"
     assert renewed.find("lead", "nobody@nowhere.example") is None
+
+
+def test_server_errors_and_dropped_connections_are_retried(spec, leads):
+    from connector.sandbox.faults import Faults
+
+    faults = Faults(rate_5xx=0.15, drop_connection=0.1, seed=5)
+    with SalesforceSandbox(contacts=3000, now=NOW, faults=faults) as flaky:
+        reader = make_reader(flaky, spec, page_size=500)
+        reader.calls.attempts = 8
+        pulled = items(list(reader.pull("lead", EPOCH, NOW)))
+        failed = flaky.request_log.count(status=503) + flaky.request_log.count(status=0)
+        assert failed > 0
+        assert set(pulled) == set(leads)  # same org (same seed): nothing lost to the faults
+        assert reader.calls.calls == len(flaky.request_log)  # retries are counted calls
