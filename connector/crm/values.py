@@ -7,6 +7,7 @@ same normaliser per field kind before they are compared (design §6).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -14,22 +15,51 @@ from connector.crm.base import Value
 
 Kind = Literal["int", "text", "datetime"]
 
-FIELD_KINDS: dict[str, Kind] = {
-    "fit": "int",
-    "engagement": "int",
-    "score": "int",
-    "grade": "text",
-    "route": "text",
-    "temperature": "text",
-    "reasons": "text",
-    "scored_at": "datetime",
-    "mql_at": "datetime",
-    "recycle_reason": "text",
-    "recycled_at": "datetime",
-    "sla": "text",
-    "model": "text",
-    "stage": "text",
+
+@dataclass(frozen=True, slots=True)
+class WriteField:
+    """One write-back field every CRM adapter provides, under its logical name."""
+
+    kind: Kind
+    description: str
+    options: tuple[str, ...] = ()
+    """The values of a dropdown field (so lists, filters and reports can use them)."""
+
+
+WRITE_BACK: dict[str, WriteField] = {
+    "fit": WriteField("int", "Fit score: who the lead is (title, size, industry …)"),
+    "engagement": WriteField("int", "Engagement score: what the lead did, after caps and decay"),
+    "score": WriteField("int", "Total score = fit + engagement"),
+    "grade": WriteField(
+        "text",
+        "Fit letter A–D and engagement digit 1–4 (A1 best)",
+        tuple(f"{letter}{digit}" for letter in "ABCD" for digit in "1234"),
+    ),
+    "route": WriteField(
+        "text",
+        "sales, nurture, campaign, discard or review",
+        ("sales", "nurture", "campaign", "discard", "review"),
+    ),
+    "temperature": WriteField(
+        "text", "hot (hand-raise), warm (accumulated) or cold", ("hot", "warm", "cold")
+    ),
+    "reasons": WriteField("text", "Top score reasons with evidence"),
+    "scored_at": WriteField("datetime", "When mqlsync last changed this lead's score"),
+    "mql_at": WriteField("datetime", "When the lead became an MQL"),
+    "recycle_reason": WriteField("text", "Why the lead was recycled to nurture"),
+    "recycled_at": WriteField("datetime", "When the lead was recycled"),
+    "sla": WriteField("text", "SLA state while at MQL: ok or breached:<window>"),
+    "model": WriteField(
+        "text", "The mapping version that computed the score: <file stem>@<12 hex of its sha256>"
+    ),
 }
+"""The one catalogue of mqlsync's write-back fields (design §6): each adapter names them
+in its CRM and creates them from this; the pipeline writes exactly these, plus `stage`."""
+
+FIELD_KINDS: dict[str, Kind] = {name: f.kind for name, f in WRITE_BACK.items()} | {
+    "stage": "text"
+}
+"""How each logical field's values compare (the stage is text: canonical stage names)."""
 
 
 def format_instant(at: datetime) -> str:

@@ -35,3 +35,23 @@ def test_a_text_grade_from_an_earlier_version_is_reported_with_what_to_do(tmp_pa
         (problem,) = report.problems
         assert problem.startswith("mqlsync_grade is a text property")
         assert "Dropdown select with the options A1, A2" in problem and "D4" in problem
+
+
+def test_one_catalogue_of_write_back_fields_for_the_pipeline_and_the_crm():
+    """What the pipeline writes, what provision creates and what values compare by are
+    the same list of fields (crm/values.py WRITE_BACK)."""
+    from datetime import UTC, datetime
+
+    from connector.core.lifecycle import Decision, Memory
+    from connector.core.scoring import ScoreResult
+    from connector.crm.hubspot.fields import property_specs
+    from connector.crm.values import FIELD_KINDS, WRITE_BACK
+    from connector.pipeline.steps import desired_values
+
+    result = ScoreResult("1", 10, 20, "C3", False, "cold", "nurture")
+    desired = desired_values(
+        result, Decision("none", "lead", Memory(), ""), datetime.now(UTC), "m@0"
+    )
+    assert set(desired) == set(WRITE_BACK)
+    assert [s.field for s in property_specs()] == list(WRITE_BACK)
+    assert set(FIELD_KINDS) == {*WRITE_BACK, "stage"}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.crm.base import Value
-from connector.crm.values import FIELD_KINDS
+from connector.crm.values import WRITE_BACK
 
 GROUP = "mqlsync"
 GROUP_LABEL = "mqlsync lead scoring"
@@ -47,36 +47,18 @@ class PropertySpec:
 
 
 ENUMERATIONS: dict[str, tuple[str, ...]] = {
-    "grade": tuple(f"{letter}{digit}" for letter in "ABCD" for digit in "1234"),
-    "route": ("sales", "nurture", "campaign", "discard", "review"),
-    "temperature": ("hot", "warm", "cold"),
+    name: f.options for name, f in WRITE_BACK.items() if f.options
 }
 """Fields written as dropdowns, so lists, filters and reports can use their values."""
-
-
 _TYPES = {"int": ("number", "number"), "datetime": ("datetime", "date"), "text": ("string", "text")}
-_DESCRIPTIONS = {
-    "fit": "Fit score: who the lead is (title, size, industry …)",
-    "engagement": "Engagement score: what the lead did, after caps and decay",
-    "score": "Total score = fit + engagement",
-    "grade": "Fit letter A–D and engagement digit 1–4 (A1 best)",
-    "route": "sales, nurture, campaign, discard or review",
-    "temperature": "hot (hand-raise), warm (accumulated) or cold",
-    "reasons": "Top score reasons with evidence",
-    "scored_at": "When mqlsync last changed this lead's score",
-    "mql_at": "When mqlsync promoted the lead to MQL",
-    "recycle_reason": "Why the lead was recycled to nurture",
-    "recycled_at": "When the lead was recycled",
-    "sla": "SLA state while at MQL: ok or breached:<window>",
-    "model": "The mapping version that computed the score: <file stem>@<12 hex of its sha256>",
-}
 
 
 def property_specs(prefix: str = "mqlsync_") -> list[PropertySpec]:
     """mqlsync's contact properties, named `<prefix><field>`."""
     specs = []
-    for field, description in _DESCRIPTIONS.items():
-        hs_type, field_type = _TYPES[FIELD_KINDS[field]]
+    for field, spec in WRITE_BACK.items():
+        description = spec.description
+        hs_type, field_type = _TYPES[spec.kind]
         if field == "reasons":
             field_type = "textarea"
         options = ENUMERATIONS.get(field, ())
