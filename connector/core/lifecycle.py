@@ -126,7 +126,7 @@ def _rejected(record: LeadRecord, stage: str | None, memory: Memory, policy: Lif
     status = _status(record)
     if status is None:
         return False
-    rejected = {s.casefold() for s in getattr(policy.rejected_statuses, record.crm, [])}
+    rejected = policy.rejected_for(record.crm)
     at_mql = stage == "mql" or (memory.stage == "mql" and stage in PROMOTABLE | {None})
     return (
         at_mql
@@ -159,10 +159,8 @@ def _touched_since(record: LeadRecord, since: datetime) -> datetime | None:
 def _promotable(record: LeadRecord, stage: str | None, policy: Lifecycle) -> bool:
     if stage is not None and stage not in PROMOTABLE:
         return False
-    if record.crm == "salesforce" and record.object == "lead":
-        allowed = {s.casefold() for s in policy.salesforce_promotable_statuses}
-        return (_status(record) or "").casefold() in allowed
-    return True
+    allowed = policy.promotable_for(record.crm, record.object)
+    return allowed is None or (_status(record) or "").casefold() in allowed
 
 
 def sla_flags(record: LeadRecord, mql_at: datetime, policy: Lifecycle, now: datetime) -> str:

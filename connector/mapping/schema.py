@@ -311,6 +311,18 @@ class Lifecycle(Spec):
     )
     sla: Sla = Field(default_factory=Sla)
 
+    def rejected_for(self, crm: str) -> frozenset[str]:
+        """Lead statuses (casefolded) that mean sales rejected an MQL in `crm`."""
+        return frozenset(s.casefold() for s in getattr(self.rejected_statuses, crm, []))
+
+    def promotable_for(self, crm: str, obj: str) -> frozenset[str] | None:
+        """Lead statuses (casefolded) a record of `obj` in `crm` must have to be promoted
+        to MQL, or None when any status may be (Salesforce Leads carry their stage in
+        Status, so only an open status may become MQL)."""
+        if (crm, obj) == ("salesforce", "lead"):
+            return frozenset(s.casefold() for s in self.salesforce_promotable_statuses)
+        return None
+
 
 def _hubspot_fields() -> dict[str, str]:
     return {
@@ -344,6 +356,7 @@ def _salesforce_fields() -> dict[str, str]:
         "Status": "lead_status",
         "HasOptedOutOfEmail": "email_opt_out",
         "CreatedDate": "created_at",
+        "OwnerId": "owner",
     }
 
 
