@@ -1,0 +1,345 @@
+"""Writing mqlsync's fields and stages to Salesforce Leads and Contacts (design §5, §6, §6c).
+
+One batch of patches becomes sObject Collections updates (`PATCH composite/sobjects`, ≤ 200
+records each, `allOrNone=false`, so one bad record never holds back the others) and one
+`Outcome` per patch. Requests per batch of ≤ 200:
+
+- 1 `SELECT … WHERE Id IN (…)` first, only when a patch moves the stage: the guard below;
+- 1 `PATCH composite/sobjects`;
+- 1 `SELECT Id, SystemModstamp … WHERE Id IN (…)` after it, because SaveResults carry no
+  modified time and `Outcome.modified_at` must be the echo of our own write.
+
+Stages: a Lead's stage is its `Status` (mql → "Marketing Qualified", lead → "Open - Not
+Contacted", from the mapping's `[lifecycle] salesforce_mql_status` / `salesforce_recycle_status`);
+a Contact's is the text field `MQLSync_Stage__c` holding the canonical name. Salesforce has no
+forward-only stage, so a recycle (mql → lead) is one request, unlike HubSpot's clear-then-set.
+Leads are always written with `Sforce-Auto-Assign: FALSE` so an update never re-runs the
+assignment rules (which would take the lead from its owner).
+
+Guard (the pipeline decides stages; this makes sure): this module reads the current `Status`
+(and `IsConverted`) of the Leads whose patch moves the stage, in one SOQL per batch, right
+before writing — it does not rely on the caller's `peek`. A patch whose Lead sales has moved
+to one of its statuses ("Working - Contacted", "Closed - Converted" by default) is dropped as a
+whole (no field written, so the pipeline's state matches the CRM) with an `Outcome` error
+naming the status; so is a Contact whose `MQLSync_Stage__c` is past MQL, and a backward move
+(recycle) of a record no longer at MQL (a Lead whose Status is neither the MQL status nor a
+rejected one, a Contact whose stage is not `mql`) (§6 Integrity). Converted Leads are
+never written: found by the guard read or answered `CANNOT_UPDATE_CONVERTED_LEAD`, they get
+the error "converted lead: not written".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from simple_salesforce.exceptions import SalesforceError
+
+from connector.crm.base import STAGE_FIELD, Outcome, Patch
+from connector.crm.salesforce.fields import (
+    CONTACT_STAGE,
+    LEAD_STATUS,
+    MODIFIED,
+    OBJECTS,
+    field_specs,
+)
+from connector.crm.salesforce.fields import (
+    sf_value as _sf_value,
+)
+from connector.crm.values import parse_instant
+from connector.errors import FatalSyncError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_RECORDS = 200
+"""sObject Collections limit per request."""
+
+SALES_STATUSES: tuple[str, ...] = ("Working - Contacted", "Closed - Converted")
+"""Lead statuses sales sets; mqlsync never overwrites them (§6c)."""
+
+PAST_MQL = frozenset({"sal", "sql", "opportunity", "customer"})
+"""Canonical stages mqlsync never moves a record out of (forward-only guard, §5)."""
+
+RETRIABLE_CODES = frozenset(
+    {
+        "UNABLE_TO_LOCK_ROW",
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+        "REQUEST_RUNNING_TOO_LONG",
+        "SERVER_UNAVAILABLE",
+        "UNKNOWN_EXCEPTION",
+        "QUERY_TIMEOUT",
+    }
+)
+"""Per-record status codes that may succeed when the same write is sent again."""
+
+CONVERTED = "converted lead: not written"
+
+
+class SalesforceCallsLike(Protocol):
+    """What this module needs of the Salesforce client wrapper (`SalesforceCalls`):
+    the simple-salesforce client, a call counter and one retrying, counting entry point."""
+
+    @property
+    def sf(self) -> Any: ...
+
+    @property
+    def calls(self) -> int: ...
+
+    def call(self, what: str, fn: Callable[..., T], /, **kwargs: Any) -> T: ...
+
+
+def lead_stage_values(mql_status: str, recycle_status: str) -> dict[str, str]:
+    """Canonical stage → Lead Status, from `[lifecycle] salesforce_mql_status` /
+    `salesforce_recycle_status` (defaults "Marketing Qualified" / "Open - Not Contacted")."""
+    return {"mql": mql_status, "lead": recycle_status}
+
+
+def salesforce_error(exc: BaseException) -> tuple[int | None, str, str] | None:
+    """(HTTP status, first errorCode, first message) of a simple-salesforce error, found on
+    the exception or anywhere in its cause chain (a client wrapper re-raises it as one of
+    mqlsync's errors `from` it); None when there is none."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, SalesforceError):
+            content = seen.content
+            item = content[0] if isinstance(content, list) and content else content
+            code = message = ""
+            if isinstance(item, dict):
+                code = str(item.get("errorCode") or "")
+                message = str(item.get("message") or "")
+            elif item:
+                message = str(item)[:300]
+            return seen.status, code, message
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _quoted(ids: Iterable[str]) -> str:
+    return ", ".join(f"'{i}'" for i in ids)
+
+
+def _key(record_id: str) -> str:
+    """Ids compare on their case-sensitive 15-character form (Salesforce answers 18)."""
+    return record_id[:15]
+
+
+class _Writer:
+    def __init__(
+        self,
+        calls: SalesforceCallsLike,
+        obj: str,
+        stage_values: Mapping[str, str],
+        names: Mapping[str, str],
+        protected: Collection[str],
+        rejected: Collection[str],
+    ) -> None:
+        if obj not in OBJECTS:
+            raise ValueError(f"unknown Salesforce object {obj!r}: expected lead or contact")
+        self.calls = calls
+        self.obj = obj
+        self.sobject = OBJECTS[obj]
+        self.stage_values = stage_values
+        self.names = names
+        self.protected = {s.casefold() for s in protected}
+        mql = stage_values.get("mql")
+        self.at_mql = {s.casefold() for s in (*rejected, *([mql] if mql else []))}
+        """Lead statuses from which a recycle may move the lead back."""
+        self.headers = {"Sforce-Auto-Assign": "FALSE"} if obj == "lead" else {}
+
+    # ------------------------------------------------------------------ batch
+    def write(self, patches: Sequence[Patch]) -> list[Outcome]:
+        outcomes: dict[str, Outcome] = {}
+        for start in range(0, len(patches), MAX_RECORDS):
+            chunk = patches[start : start + MAX_RECORDS]
+            outcomes.update(self._chunk(chunk))
+        return [outcomes[p.record_id] for p in patches]
+
+    def _chunk(self, patches: Sequence[Patch]) -> dict[str, Outcome]:
+        outcomes = self._guard([p for p in patches if STAGE_FIELD in p.values])
+        records: list[dict[str, Any]] = []
+        for patch in patches:
+            if patch.record_id in outcomes:
+                continue
+            record = self._record(patch)
+            if isinstance(record, Outcome):
+                outcomes[patch.record_id] = record
+            else:
+                records.append(record)
+        written = self._update(records)
+        self._stamp(written)
+        outcomes.update(written)
+        return outcomes
+
+    def _record(self, patch: Patch) -> dict[str, Any] | Outcome:
+        body: dict[str, Any] = {"attributes": {"type": self.sobject}, "id": patch.record_id}
+        for field, value in patch.values.items():
+            if field == STAGE_FIELD:
+                continue
+            name = self.names.get(field)
+            if name is None:
+                return Outcome(patch.record_id, f"no Salesforce field for {field!r}")
+            body[name] = _sf_value(field, value)
+        if STAGE_FIELD in patch.values:
+            stage = patch.values[STAGE_FIELD]
+            if self.obj == "contact":
+                body[CONTACT_STAGE] = None if stage is None else str(stage)
+            else:
+                status = self.stage_values.get(str(stage))
+                if not status:
+                    return Outcome(
+                        patch.record_id,
+                        f"no Lead Status for stage {stage!r}: set it in the mapping's "
+                        "[lifecycle] (salesforce_mql_status / salesforce_recycle_status)",
+                    )
+                body[LEAD_STATUS] = status
+        return body
+
+    # ------------------------------------------------------------------ guard
+    def _guard(self, patches: Sequence[Patch]) -> dict[str, Outcome]:
+        """Read the current stage of records whose stage is to change; refuse the patches
+        that would overwrite sales' status, move a record back from past MQL, or touch a
+        converted lead."""
+        if not patches:
+            return {}
+        ids = [p.record_id for p in patches]
+        backward = {p.record_id for p in patches if p.stage_backward}
+        stage = f"{LEAD_STATUS}, IsConverted" if self.obj == "lead" else CONTACT_STAGE
+        select = f"Id, {stage}"
+        soql = f"SELECT {select} FROM {self.sobject} WHERE Id IN ({_quoted(ids)})"  # noqa: S608
+        result = self.calls.call(f"read {self.obj} stages", self.calls.sf.query, query=soql)
+        current = {_key(str(r["Id"])): r for r in result.get("records") or ()}
+        refused: dict[str, Outcome] = {}
+        for rid in ids:
+            row = current.get(_key(rid))
+            if row is None:
+                continue  # let the write report what Salesforce says (deleted, bad id …)
+            if self.obj == "lead":
+                status = str(row.get(LEAD_STATUS) or "")
+                if row.get("IsConverted"):
+                    refused[rid] = Outcome(rid, CONVERTED)
+                elif status.casefold() in self.protected:
+                    refused[rid] = Outcome(
+                        rid, f"Lead Status is {status!r} (set by sales): stage not written"
+                    )
+                elif rid in backward and status.casefold() not in self.at_mql:
+                    refused[rid] = Outcome(
+                        rid, f"Lead Status is {status!r}, no longer at MQL: recycle not written"
+                    )
+            else:
+                stage = str(row.get(CONTACT_STAGE) or "").strip().lower()
+                if stage in PAST_MQL:
+                    refused[rid] = Outcome(
+                        rid, f"{CONTACT_STAGE} is {stage!r} (past MQL): stage not written"
+                    )
+                elif rid in backward and stage != "mql":
+                    refused[rid] = Outcome(
+                        rid, f"{CONTACT_STAGE} is {stage!r}, no longer mql: recycle not written"
+                    )
+        for rid, outcome in refused.items():
+            log.info("%s %s: %s", self.obj, rid, outcome.error)
+        return refused
+
+    # ------------------------------------------------------------------ update
+    def _update(self, records: list[dict[str, Any]]) -> dict[str, Outcome]:
+        if not records:
+            return {}
+        body = {"allOrNone": False, "records": records}
+        try:
+            results = self.calls.call(
+                f"update {self.obj}s",
+                self.calls.sf.restful,
+                path="composite/sobjects",
+                method="PATCH",
+                json=body,
+                headers=self.headers,
+            )
+        except Exception as exc:
+            found = salesforce_error(exc)
+            if found is None or found[0] != 400:
+                raise
+            self._missing_field(found[1], found[2])
+            return self._isolate(records, f"{found[1]}: {found[2]}")
+        outcomes: dict[str, Outcome] = {}
+        for record, result in zip(records, results or (), strict=False):
+            rid = str(record["id"])
+            if result.get("success"):
+                outcomes[rid] = Outcome(rid)
+                continue
+            errors = result.get("errors") or [{}]
+            code = str(errors[0].get("statusCode") or "UNKNOWN")
+            message = str(errors[0].get("message") or "no message")
+            self._missing_field(code, message, errors[0].get("fields") or ())
+            if code == "CANNOT_UPDATE_CONVERTED_LEAD":
+                outcomes[rid] = Outcome(rid, CONVERTED)
+            else:
+                outcomes[rid] = Outcome(
+                    rid, f"{code}: {message}", retriable=code in RETRIABLE_CODES
+                )
+        for record in records:
+            rid = str(record["id"])
+            outcomes.setdefault(rid, Outcome(rid, "no result for this record", retriable=True))
+        return outcomes
+
+    def _missing_field(self, code: str, message: str, fields: Iterable[str] = ()) -> None:
+        """A missing mqlsync field fails every record alike: stop and say how to fix it."""
+        if code != "INVALID_FIELD":
+            return
+        ours = {*self.names.values(), CONTACT_STAGE}
+        if set(fields) & ours or any(name in message for name in ours):
+            raise FatalSyncError(
+                f"Salesforce has no such {self.sobject} field ({message}): run "
+                "`mqlsync provision` to create mqlsync's fields (or deploy its package)"
+            )
+
+    def _isolate(self, records: list[dict[str, Any]], error: str) -> dict[str, Outcome]:
+        """A whole request answered 400 (one record Salesforce cannot even parse spoils it):
+        write the halves apart until the bad records stand alone and fail on their own."""
+        if len(records) == 1:
+            rid = str(records[0]["id"])
+            return {rid: Outcome(rid, error, retriable=False)}
+        half = len(records) // 2
+        log.warning("%s update of %d answered 400: writing it in halves", self.obj, len(records))
+        return {**self._update(records[:half]), **self._update(records[half:])}
+
+    # ------------------------------------------------------------------ echo time
+    def _stamp(self, outcomes: dict[str, Outcome]) -> None:
+        """Fill `modified_at` of the written records from one SystemModstamp read."""
+        ok = [rid for rid, o in outcomes.items() if o.error is None]
+        if not ok:
+            return
+        soql = f"SELECT Id, {MODIFIED} FROM {self.sobject} WHERE Id IN ({_quoted(ok)})"  # noqa: S608
+        result = self.calls.call(f"read {self.obj} modified times", self.calls.sf.query, query=soql)
+        stamps: dict[str, datetime | None] = {
+            _key(str(r["Id"])): parse_instant(r.get(MODIFIED)) for r in result.get("records") or ()
+        }
+        for rid in ok:
+            outcomes[rid] = Outcome(rid, modified_at=stamps.get(_key(rid)))
+
+
+def write(
+    calls: SalesforceCallsLike,
+    obj: str,
+    patches: Sequence[Patch],
+    stage_values: Mapping[str, str],
+    *,
+    names: Mapping[str, str] | None = None,
+    protected_statuses: Collection[str] = SALES_STATUSES,
+    rejected_statuses: Collection[str] = ("Closed - Not Converted",),
+) -> list[Outcome]:
+    """Write `patches` to Salesforce `obj` ("lead" or "contact"); one Outcome per patch, in
+    order.
+
+    `stage_values` maps canonical stages to Lead Status values (see `lead_stage_values`;
+    unused for Contacts, which take the canonical name). `names` maps logical fields to API
+    names (default `fields.field_specs()`); `protected_statuses` are the Lead statuses a
+    stage patch must never overwrite; `rejected_statuses` (the mapping's
+    `[lifecycle.rejected_statuses] salesforce`) are, with the MQL status, the statuses a
+    recycle may move a Lead back from.
+    """
+    if names is None:
+        names = {s.field: s.name for s in field_specs()}
+    writer = _Writer(calls, obj, stage_values, names, protected_statuses, rejected_statuses)
+    return writer.write(patches)
