@@ -15,13 +15,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connector.crm.hubspot.activities import (
-    BadTime,
     associated,
-    clean_value,
     hubspot_time,
     read_objects,
 )
 from connector.crm.hubspot.client import HubSpotCalls
+from connector.crm.reading import (
+    BadTime,
+    clean_value,
+)
 
 COMPANY_PROPERTIES = ("domain", "name", "numberofemployees", "industry", "annualrevenue")
 BUYING_GROUP_DAYS = 30

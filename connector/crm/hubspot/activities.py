@@ -24,16 +24,20 @@ integrations), so every value is read here without trusting it (`hubspot_time`,
 from __future__ import annotations
 
 import logging
-import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from connector.core.records import Activity
 from connector.crm.hubspot.client import HubSpotCalls
 from connector.crm.hubspot.search import PaginationLoop
+from connector.crm.reading import (
+    BadTime,
+    NaiveTime,
+    Problems,
+    text_of,
+    zoned_time,
+)
 from connector.mapping.schema import RollupActivity
 
 log = logging.getLogger(__name__)
@@ -50,115 +54,11 @@ _NOUN = {"meetings": "meeting", "calls": "call", "emails": "email"}
 _TIMES = {"meetings": ("hs_timestamp", "hs_meeting_start_time")}
 """Where an engagement's time is read, in order; meetings fall back to their start time."""
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-"""Times from here on are out of range. Later activities still count as recent (§4), but
-the scheduler adds windows and cooldowns to activity times, which must stay below year
-9999; nothing real is dated this far ahead (typically a "never" placeholder)."""
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_SHOWN = 60
-
-
-class BadTime(ValueError):
-    """A time that cannot place an activity; the message names the field and the value."""
-
-
-class NaiveTime(BadTime):
-    """A time without a zone: malformed CRM data, the record is rejected (design §2)."""
-
-
-@dataclass(slots=True)
-class Problems:
-    """What could not be read in a block, per contact id."""
-
-    rejected: dict[str, str] = field(default_factory=dict)
-    """Why the contact cannot be scored (the first reason found)."""
-    dropped: dict[str, list[str]] = field(default_factory=dict)
-    """Activities left out of the contact's record, and why."""
-
-    def reject(self, cid: str, reason: str) -> None:
-        self.rejected.setdefault(cid, reason)
-
-    def drop(self, cid: str, reason: str) -> None:
-        self.dropped.setdefault(cid, []).append(reason)
-
-
-def shown(value: object) -> str:
-    """A CRM value quoted for a message: escaped, and cut short when long."""
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > _SHOWN:
-        return f"{text[:_SHOWN]!r}… ({len(text):,} characters)"
-    return repr(text)
-
-
-def clean_text(text: str) -> str:
-    """Text that every store and API can keep: NUL characters removed, unpaired surrogates
-    (which no UTF-8 encoder accepts) replaced by U+FFFD. Anything else — emoji,
-    right-to-left text, very long values — is kept as it is."""
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = _SURROGATE.sub("\ufffd", text)
-    return text
-
-
-def clean_value(value: object) -> str | int | float | bool | None:
-    """A property value as a canonical record keeps it (JSON scalars only).
-
-    Numbers and odd strings pass as they are: scoring reads numeric strings as numbers
-    and anything else as missing (§4). Values that are not scalars, and non-finite
-    numbers (not JSON), are missing.
-    """
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
-        return clean_text(value)
-    return None
-
-
-def _text(value: object) -> str:
-    cleaned = clean_value(value)
-    return "" if cleaned is None else str(cleaned)
-
 
 def hubspot_time(value: object, what: str) -> datetime | None:
-    """A HubSpot datetime (ISO-8601 with zone, or epoch milliseconds) in UTC; None when empty.
-
-    A date alone ("2026-10-30", HubSpot's `date` properties) is midnight UTC. Raises
-    `NaiveTime` for a date and time without a zone and `BadTime` for anything that is
-    not a usable date; `what` names the field in the message.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        at = value
-    else:
-        text = str(value).strip()
-        if not text:
-            return None
-        try:
-            if text.isascii() and text.lstrip("-").isdigit():
-                at = EPOCH + timedelta(milliseconds=int(text))
-            else:
-                at = datetime.fromisoformat(text.replace("+0000", "+00:00"))
-                if at.tzinfo is None and "T" not in text.upper() and ":" not in text:
-                    at = at.replace(tzinfo=UTC)  # a date: midnight UTC
-        except (ValueError, OverflowError) as exc:
-            raise BadTime(f"{what} is not a date: {shown(value)}") from exc
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise NaiveTime(f"{what} has no time zone: {shown(value)}")
-    try:
-        at = at.astimezone(UTC)
-    except OverflowError as exc:
-        raise BadTime(f"{what} is out of range: {shown(value)}") from exc
-    if at >= LATEST:
-        raise BadTime(f"{what} is out of range: {shown(value)}")
-    return at
+    """A HubSpot datetime (ISO-8601 with zone, or epoch milliseconds) in UTC; None when empty
+    (see `connector.crm.reading.zoned_time`)."""
+    return zoned_time(value, what, epoch_ms=True)
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
@@ -261,11 +161,11 @@ def engagement_activity(kind: str, props: Mapping[str, Any], eid: str = "") -> A
     if at is None:
         raise problem or BadTime(f"{noun} {eid} has no hs_timestamp")
     if kind == "meetings":
-        return Activity("meeting", at, {"title": _text(props.get("hs_meeting_title"))})
+        return Activity("meeting", at, {"title": text_of(props.get("hs_meeting_title"))})
     if kind == "calls":
-        return Activity("call", at, {"title": _text(props.get("hs_call_title"))})
-    direction = _text(props.get("hs_email_direction")).strip().upper()
-    subject = {"subject": _text(props.get("hs_email_subject"))}
+        return Activity("call", at, {"title": text_of(props.get("hs_call_title"))})
+    direction = text_of(props.get("hs_email_direction")).strip().upper()
+    subject = {"subject": text_of(props.get("hs_email_subject"))}
     return Activity("email_reply" if direction == "INCOMING_EMAIL" else "sales_touch", at, subject)
 
 
@@ -346,10 +246,10 @@ def rollup_activities(
         if at is None:
             continue
         if r.when_property is not None:
-            text = _text(props.get(r.when_property)).casefold()
+            text = text_of(props.get(r.when_property)).casefold()
             if not any(word.casefold() in text for word in r.when_contains or ()):
                 continue
         done.add(r.date_property)
-        detail = {key: _text(props.get(name)) for key, name in r.detail.items()}
+        detail = {key: text_of(props.get(name)) for key, name in r.detail.items()}
         out.append(Activity(r.type, at, detail))
     return out

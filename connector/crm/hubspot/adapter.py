@@ -24,16 +24,10 @@ from connector.crm.base import (
 )
 from connector.crm.hubspot.accounts import accounts_for
 from connector.crm.hubspot.activities import (
-    BadTime,
-    NaiveTime,
-    Problems,
-    clean_text,
-    clean_value,
     engagement_activities,
     hubspot_time,
     rollup_activities,
     rollup_properties,
-    shown,
 )
 from connector.crm.hubspot.client import HubSpotCalls
 from connector.crm.hubspot.fields import (
@@ -48,6 +42,14 @@ from connector.crm.hubspot.fields import (
 )
 from connector.crm.hubspot.search import ContactSearch, changed_since
 from connector.crm.hubspot.tasks import SlaTask, create_sla_tasks, tasks_present
+from connector.crm.reading import (
+    BadTime,
+    NaiveTime,
+    Problems,
+    clean_text,
+    clean_value,
+    shown,
+)
 from connector.crm.values import normalise, parse_instant
 from connector.errors import FatalSyncError, redact
 from connector.mapping.schema import MappingSpec

@@ -19,13 +19,13 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from connector.core.records import Activity
-from connector.crm.hubspot.activities import (
-    LATEST,
+from connector.crm.reading import (
     BadTime,
     NaiveTime,
     Problems,
-    clean_value,
     shown,
+    text_of,
+    zoned_time,
 )
 from connector.crm.salesforce.client import SalesforceCalls
 from connector.errors import FatalSyncError
@@ -122,42 +122,15 @@ def query_pages(
 
 def sf_time(value: object, what: str) -> datetime | None:
     """A Salesforce dateTime (``2026-10-30T12:00:00.000+0000``) or date (midnight UTC) in
-    UTC; None when empty. Raises `NaiveTime` without a zone, `BadTime` when not a date."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        at = value
-    else:
-        text = str(value).strip()
-        if not text:
-            return None
-        try:
-            at = datetime.fromisoformat(text.replace("+0000", "+00:00"))
-        except (ValueError, OverflowError) as exc:
-            raise BadTime(f"{what} is not a date: {shown(value)}") from exc
-        if at.tzinfo is None and "T" not in text.upper() and ":" not in text:
-            at = at.replace(tzinfo=UTC)  # a date: midnight UTC
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise NaiveTime(f"{what} has no time zone: {shown(value)}")
-    try:
-        at = at.astimezone(UTC)
-    except OverflowError as exc:
-        raise BadTime(f"{what} is out of range: {shown(value)}") from exc
-    if at >= LATEST:
-        raise BadTime(f"{what} is out of range: {shown(value)}")
-    return at
-
-
-def _text(value: object) -> str:
-    cleaned = clean_value(value)
-    return "" if cleaned is None else str(cleaned)
+    UTC; None when empty (see `connector.crm.reading.zoned_time`)."""
+    return zoned_time(value, what)
 
 
 def _first_time(row: Mapping[str, Any], names: Iterable[str], noun: str) -> datetime:
     """The first usable time among ``names``; `NaiveTime` propagates, a `BadTime` only
     when none of them is usable."""
     problem: BadTime | None = None
-    rid = _text(row.get("Id"))
+    rid = text_of(row.get("Id"))
     for name in names:
         try:
             at = sf_time(row.get(name), f"{name} of {noun} {rid}")
@@ -174,17 +147,17 @@ def _first_time(row: Mapping[str, Any], names: Iterable[str], noun: str) -> date
 def task_activity(row: Mapping[str, Any]) -> Activity | None:
     """A Task as an activity (Call → call, Email → sales_touch) at its completion time,
     else its creation (open tasks count when logged); other subtypes are none."""
-    kind = TASK_TYPES.get(_text(row.get("TaskSubtype")).strip().casefold())
+    kind = TASK_TYPES.get(text_of(row.get("TaskSubtype")).strip().casefold())
     if kind is None:
         return None
     at = _first_time(row, ("CompletedDateTime", "CreatedDate"), "task")
-    return Activity(kind, at, {"subject": _text(row.get("Subject"))})
+    return Activity(kind, at, {"subject": text_of(row.get("Subject"))})
 
 
 def event_activity(row: Mapping[str, Any]) -> Activity:
     """An Event as a meeting at its start."""
     at = _first_time(row, ("StartDateTime", "ActivityDateTime"), "event")
-    return Activity("meeting", at, {"title": _text(row.get("Subject"))})
+    return Activity("meeting", at, {"title": text_of(row.get("Subject"))})
 
 
 def member_activity(row: Mapping[str, Any]) -> Activity | None:
@@ -193,9 +166,9 @@ def member_activity(row: Mapping[str, Any]) -> Activity | None:
     (midnight UTC), else when the member was added."""
     campaign = row.get("Campaign")
     campaign = campaign if isinstance(campaign, Mapping) else {}
-    ctype = _text(campaign.get("Type")).strip()
-    name = _text(campaign.get("Name"))
-    status = _text(row.get("Status")).strip().casefold()
+    ctype = text_of(campaign.get("Type")).strip()
+    name = text_of(campaign.get("Name"))
+    status = text_of(row.get("Status")).strip().casefold()
     if ctype.casefold() == "webinar":
         if status in INVITED:
             return None
@@ -238,7 +211,7 @@ def activities_for(
         for chunk in in_chunks(ids, soql):
             for rows in query_pages(calls, chunk, f"read {source} of {sobject}s", batch):
                 for row in rows:
-                    rid = _text(row.get(key))
+                    rid = text_of(row.get(key))
                     if rid not in out:
                         continue
                     try:
@@ -269,7 +242,7 @@ def touched_since(calls: SalesforceCalls, sobject: str, since: datetime) -> set[
         )
         for rows in query_pages(calls, soql, f"find {source} changed since"):
             for row in rows:
-                rid = _text(row.get(key))
+                rid = text_of(row.get(key))
                 if rid.startswith(prefix):
                     found.add(rid)
     return found

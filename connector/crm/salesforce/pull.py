@@ -24,7 +24,7 @@ from typing import Any
 
 from connector.core.records import LeadRecord, format_time
 from connector.crm.base import STAGE_FIELD, Current, Page, Previous, Pulled, Rejected, Value
-from connector.crm.hubspot.activities import (
+from connector.crm.reading import (
     BadTime,
     NaiveTime,
     Problems,
