@@ -1,0 +1,41 @@
+"""The whole pipeline on Salesforce: sync, idempotence, recycle, through sync --once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from typer.testing import CliRunner
+
+from connector.cli.app import app
+from connector.sandbox.salesforce import SalesforceSandbox
+from tests.conftest import MAPPINGS
+
+
+def test_sync_once_scores_leads_and_contacts_then_writes_nothing_more(tmp_path, monkeypatch):
+    with SalesforceSandbox(contacts=300, seed=3, provisioned=False) as sandbox:
+        config = tmp_path / "mqlsync.toml"
+        config.write_text(
+            '[crm]\nkind = "salesforce"\n'
+            f'[salesforce]\ninstance_url = "{sandbox.instance_url}"\n'
+            f'ca_bundle = "{sandbox.ca_path}"\n'
+            f'[mapping]\npath = "{MAPPINGS / "b2b-saas.toml"}"\n'
+            f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
+            "[limits]\nrequests_per_10s = 10000\n"
+        )
+        monkeypatch.setenv("MQLSYNC_SF_SESSION_ID", sandbox.session_id)
+        monkeypatch.delenv("MQLSYNC_CONFIG", raising=False)
+        runner = CliRunner()
+        provision = runner.invoke(app, ["provision", "--config", str(config)])
+        assert provision.exit_code == 0, provision.output
+        first = runner.invoke(app, ["sync", "--once", "--config", str(config)])
+        assert first.exit_code == 0, first.output
+        assert "failed 0" in first.stdout and "written 0," not in first.stdout
+        lead = next(
+            r for r in (sandbox.store.get("Lead", rid) for rid in sandbox.store.tables["Lead"].by_id)
+            if r and not r["IsConverted"] and r.get("MQLSync_Scored_At__c")
+        )  # fmt: skip
+        assert lead["MQLSync_Grade__c"] and lead["MQLSync_Reasons__c"]
+        assert isinstance(lead["MQLSync_Scored_At__c"], datetime)
+        assert lead["MQLSync_Scored_At__c"] <= datetime.now(UTC)
+        second = runner.invoke(app, ["sync", "--once", "--config", str(config)])
+        assert second.exit_code == 0 and "written 0," in second.stdout, second.stdout
