@@ -9,10 +9,19 @@ the value, quoted and cut short) so the adapter can reject the record or drop on
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from connector.crm.base import Rejected
+from connector.errors import FatalSyncError, redact
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
@@ -124,3 +133,39 @@ def zoned_time(value: object, what: str, *, epoch_ms: bool = False) -> datetime 
     if at >= LATEST:
         raise BadTime(f"{what} is out of range: {shown(value)}")
     return at
+
+
+class Malformed(FatalSyncError):
+    """A record whose CRM data cannot become a canonical record (§2), and why.
+
+    `pull` and `read` put such a record into `Page.rejected` (the sync reports it and keeps
+    it as a dead letter) and go on with the rest; `peek`, which has nowhere to reject a
+    record to, stops.
+    """
+
+    def __init__(self, record_id: str, reason: str) -> None:
+        self.record_id = record_id
+        self.reason = redact(reason)
+        super().__init__(f"record {record_id}: {reason}")
+
+
+def convert(rid: str, problems: Problems, build: Callable[[], T]) -> T | Rejected:
+    """One record's pulled item from `build`, or why it is rejected: a problem found while
+    its activities were read, a `Malformed` raised by `build`, or any unexpected error —
+    each rejects this record only, never the run. Activities left out are logged."""
+    if rid in problems.rejected:
+        return Rejected(rid, problems.rejected[rid])
+    try:
+        item = build()
+    except Malformed as exc:
+        return Rejected(rid, exc.reason)
+    except Exception as exc:  # one odd record must not stop the sync
+        log.exception("record %s could not be read", rid)
+        return Rejected(rid, redact(f"could not be read: {type(exc).__name__}: {shown(str(exc))}"))
+    dropped = problems.dropped.get(rid)
+    if dropped:
+        log.warning(
+            "record %s: %d activit%s left out: %s",
+            rid, len(dropped), "y" if len(dropped) == 1 else "ies", "; ".join(dropped),
+        )  # fmt: skip
+    return item

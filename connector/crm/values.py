@@ -75,7 +75,7 @@ def parse_instant(value: object) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # not other scripts' digits, which int() accepts
         return datetime.fromtimestamp(int(text) / 1000, UTC)
     try:
         at = datetime.fromisoformat(text.replace("+0000", "+00:00"))

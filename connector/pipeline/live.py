@@ -42,7 +42,7 @@ def explain_live(
                 raise RecordNotFound(f"{obj} {bad.record_id} cannot be read: {bad.reason}")
             for item in page.items:
                 snap = store.get_snapshots(adapter.kind, obj, [rid]).get(rid)
-                memory = memory_with_crm(snap, item.current)
+                memory = memory_with_crm(snap, item.current, now)
                 result, decision = evaluate(item.record, mapping, memory, now)
                 desired = desired_values(result, decision, now, version, descriptions(mapping))
                 changes = changed_fields(desired, dict(item.current), RIDE_ALONG)

@@ -88,14 +88,20 @@ def memory_of(snapshot: Snapshot | None) -> Memory:
     )
 
 
-def memory_with_crm(snapshot: Snapshot | None, current: Mapping[str, Value]) -> Memory:
+def memory_with_crm(
+    snapshot: Snapshot | None, current: Mapping[str, Value], now: datetime
+) -> Memory:
     """The snapshot's memory, with promotion and recycle times the CRM's mqlsync fields
-    show but the store lost (see `Memory.recovered`)."""
+    show but the store lost (see `Memory.recovered`). A time after `now` was not written
+    by mqlsync (it writes the time of its run): such a value is garbage, not memory."""
+
+    def written(name: str) -> datetime | None:
+        at = parse_instant(current.get(name))
+        return at if at is not None and at <= now else None
+
     reason = current.get("recycle_reason")
     return memory_of(snapshot).recovered(
-        parse_instant(current.get("mql_at")),
-        parse_instant(current.get("recycled_at")),
-        str(reason) if reason is not None else None,
+        written("mql_at"), written("recycled_at"), str(reason) if reason is not None else None
     )
 
 

@@ -151,7 +151,7 @@ class Sync:
         out = []
         for item in items:
             snap = snaps.get(item.record.id)
-            memory = memory_with_crm(snap, item.current)
+            memory = memory_with_crm(snap, item.current, now)
             stage = stage_of(item.record)
             adopted = memory.mql_at is None and stage in AT_OR_PAST_MQL
             if adopted:

@@ -118,3 +118,13 @@ def test_a_batch_answered_400_is_split_until_the_bad_input_fails_alone():
     assert [rid for rid, o in outcomes.items() if o.error] == ["13"]
     assert len(outcomes) == 100
     assert len(calls.sizes) <= 2 * 7 + 1  # halving: about two calls per level
+
+
+def test_a_future_or_unreadable_time_in_the_crm_is_garbage_not_memory():
+    from connector.pipeline.steps import memory_with_crm
+
+    now = T
+    real = memory_with_crm(None, {"mql_at": (T - H).isoformat()}, now)
+    assert real.mql_at == T - H and real.stage == "mql"
+    for garbage in ("9500-01-01T00:00:00Z", "١٧٠٠٠٠٠٠٠٠٠٠٠", "yesterday"):
+        assert memory_with_crm(None, {"mql_at": garbage}, now) == Memory()

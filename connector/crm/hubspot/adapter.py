@@ -44,14 +44,16 @@ from connector.crm.hubspot.search import ContactSearch, changed_since
 from connector.crm.hubspot.tasks import SlaTask, create_sla_tasks, tasks_present
 from connector.crm.reading import (
     BadTime,
+    Malformed,
     NaiveTime,
     Problems,
     clean_text,
     clean_value,
+    convert,
     shown,
 )
 from connector.crm.values import normalise, parse_instant
-from connector.errors import FatalSyncError, redact
+from connector.errors import FatalSyncError
 from connector.mapping.schema import MappingSpec
 
 log = logging.getLogger(__name__)
@@ -61,20 +63,6 @@ _OPTIONS = {STAGE_PROPERTY: ("a lifecycle stage", 32), "hs_lead_status": ("a lea
 values (custom stages' are numeric ids) are far shorter; the state store keeps a stage in
 32 characters and the lead status recorded at promotion in 255."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class MalformedContact(FatalSyncError):
-    """A contact whose HubSpot data cannot become a canonical record (§2), and why.
-
-    `pull` and `read` put such a contact into `Page.rejected` (the sync reports it and
-    keeps it as a dead letter) and go on with the rest; `peek`, which has nowhere to
-    reject a record to, stops as before.
-    """
-
-    def __init__(self, record_id: str, reason: str) -> None:
-        self.record_id = record_id
-        self.reason = redact(reason)
-        super().__init__(f"contact {record_id}: {reason}")
 
 
 def _contact_id(contact: Any) -> str:
@@ -304,7 +292,7 @@ class HubSpotAdapter:
             seen.add(cid)
             try:
                 block[cid] = (_properties(contact), self._modified(contact))
-            except MalformedContact as exc:
+            except Malformed as exc:
                 rejected.append(Rejected(cid, exc.reason))
         ids = list(block)
         known = previous(ids) if previous is not None and ids else {}
@@ -330,35 +318,26 @@ class HubSpotAdapter:
             )
         items = []
         for cid, (props, modified) in block.items():
-            reuse = known.get(cid) if cid not in activities else None
-            dropped = problems.dropped.get(cid, [])
-            try:
-                if cid in problems.rejected:
-                    raise MalformedContact(cid, problems.rejected[cid])
+            def build(cid: str = cid, props: Any = props, modified: datetime = modified) -> Pulled:
+                reuse = known.get(cid) if cid not in activities else None
                 engagements = activities.get(cid, [])
-                record = self._record(cid, props, engagements, accounts.get(cid), reuse, dropped)
-                current = self._current(props)
-            except MalformedContact as exc:
-                rejected.append(Rejected(cid, exc.reason))
-                continue
-            except Exception as exc:  # one odd record must not stop the sync
-                log.exception("contact %s could not be read", cid)
-                reason = f"could not be read: {type(exc).__name__}: {shown(str(exc))}"
-                rejected.append(Rejected(cid, redact(reason)))
-                continue
-            if dropped:
-                log.warning(
-                    "contact %s: %d activit%s left out: %s",
-                    cid, len(dropped), "y" if len(dropped) == 1 else "ies", "; ".join(dropped),
-                )  # fmt: skip
-            mql_date = self._mql_date(cid, props)
-            items.append(Pulled(record, current, modified, crm_mql_at=mql_date))
+                dropped = problems.dropped.setdefault(cid, [])  # _record adds to it
+                account = accounts.get(cid)
+                record = self._record(cid, props, engagements, account, reuse, dropped)
+                mql_date = self._mql_date(cid, props)
+                return Pulled(record, self._current(props), modified, crm_mql_at=mql_date)
+
+            item = convert(cid, problems, build)
+            if isinstance(item, Rejected):
+                rejected.append(item)
+            else:
+                items.append(item)
         for start in range(0, max(len(items), 1 if rejected else 0), self.page_size):
             yield Page(items[start : start + self.page_size], rejected if start == 0 else [])
 
     def _modified(self, contact: Any) -> datetime:
         """The contact's last-modified time: `lastmodifieddate`, else the object's `updatedAt`
-        (the same instant; HubSpot sends both). Raises `MalformedContact` when neither is a
+        (the same instant; HubSpot sends both). Raises `Malformed` when neither is a
         usable zoned time: without it the contact can be neither checkpointed nor guarded."""
         cid = _contact_id(contact)
         problem = None
@@ -372,7 +351,7 @@ class HubSpotAdapter:
             except BadTime:
                 at = None
         if at is None:
-            raise MalformedContact(cid, problem or f"no {MODIFIED}")
+            raise Malformed(cid, problem or f"no {MODIFIED}")
         return at
 
     def canonical_stage(self, props: Mapping[str, Any]) -> str | None:
@@ -395,7 +374,7 @@ class HubSpotAdapter:
         reuse: tuple[datetime, LeadRecord] | None,
         dropped: list[str] | None = None,
     ) -> LeadRecord:
-        """One contact as a canonical record (§2), or `MalformedContact` saying why not.
+        """One contact as a canonical record (§2), or `Malformed` saying why not.
 
         Tolerated, as §2 and §4 read them: missing properties (unknown), numbers in odd
         strings or odd types (scoring reads numeric strings, anything else is missing),
@@ -408,7 +387,7 @@ class HubSpotAdapter:
             raw = props.get(name)
             text = "" if raw is None else str(raw).strip()
             if len(text) > longest or _CONTROL.search(text):
-                raise MalformedContact(cid, f"{name} is not {what}: {shown(raw)}")
+                raise Malformed(cid, f"{name} is not {what}: {shown(raw)}")
         canonical: dict[str, Any] = {}
         for name, field in self.fields.items():
             value = clean_value(props.get(name))
@@ -421,7 +400,7 @@ class HubSpotAdapter:
         try:
             rollups = rollup_activities(props, self.rollups, dropped)
         except NaiveTime as exc:
-            raise MalformedContact(cid, str(exc)) from None
+            raise Malformed(cid, str(exc)) from None
         activities = (*engagements, *rollups)
         return LeadRecord(cid, self.kind, "contact", canonical, activities, account)
 

@@ -26,10 +26,12 @@ from connector.core.records import LeadRecord, format_time
 from connector.crm.base import STAGE_FIELD, Current, Page, Previous, Pulled, Rejected, Value
 from connector.crm.reading import (
     BadTime,
+    Malformed,
     NaiveTime,
     Problems,
     clean_text,
     clean_value,
+    convert,
     shown,
 )
 from connector.crm.salesforce.activities import (
@@ -44,7 +46,7 @@ from connector.crm.salesforce.activities import (
 )
 from connector.crm.salesforce.client import SalesforceCalls
 from connector.crm.values import normalise
-from connector.errors import FatalSyncError, redact
+from connector.errors import FatalSyncError
 from connector.mapping.schema import MappingSpec
 
 log = logging.getLogger(__name__)
@@ -87,17 +89,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 BACKFILL = datetime(2000, 1, 1, tzinfo=UTC)
 """A pull from before this is a backfill: every record is read anyway, so records are not
 looked for through their changed activities."""
-
-
-class MalformedRecord(FatalSyncError):
-    """A record whose Salesforce data cannot become a canonical record (§2), and why.
-
-    `pull` and `read` put it into `Page.rejected` and go on; `peek` stops."""
-
-    def __init__(self, record_id: str, reason: str) -> None:
-        self.record_id = record_id
-        self.reason = redact(reason)
-        super().__init__(f"record {record_id}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +315,7 @@ class SalesforceReader:
                 continue
             try:
                 block[rid] = (row, self._modified(rid, row))
-            except MalformedRecord as exc:
+            except Malformed as exc:
                 rejected.append(Rejected(rid, exc.reason))
         ids = list(block)
         known = previous(ids) if previous is not None and ids else {}
@@ -337,27 +328,17 @@ class SalesforceReader:
         activities = activities_for(self.calls, schema.sobject, fresh, problems)
         items: list[Pulled] = []
         for rid, (row, modified) in block.items():
-            dropped = problems.dropped.get(rid, [])
-            try:
-                if rid in problems.rejected:
-                    raise MalformedRecord(rid, problems.rejected[rid])
+            def build(rid: str = rid, row: Any = row, modified: datetime = modified) -> Pulled:
                 reuse = known.get(rid) if rid not in activities else None
-                record = self._record(obj, schema, rid, row, activities.get(rid, []), reuse)
-                current = self._current(schema, rid, row)
-            except MalformedRecord as exc:
-                rejected.append(Rejected(rid, exc.reason))
-                continue
-            except Exception as exc:  # one odd record must not stop the sync
-                log.exception("record %s could not be read", rid)
-                reason = f"could not be read: {type(exc).__name__}: {shown(str(exc))}"
-                rejected.append(Rejected(rid, redact(reason)))
-                continue
-            if dropped:
-                log.warning(
-                    "record %s: %d activit%s left out: %s",
-                    rid, len(dropped), "y" if len(dropped) == 1 else "ies", "; ".join(dropped),
-                )  # fmt: skip
-            items.append(Pulled(record, current, modified))
+                found = activities.get(rid, [])
+                record = self._record(obj, schema, rid, row, found, reuse)
+                return Pulled(record, self._current(schema, rid, row), modified)
+
+            item = convert(rid, problems, build)
+            if isinstance(item, Rejected):
+                rejected.append(item)
+            else:
+                items.append(item)
         if items or rejected:
             yield Page(items, rejected)
 
@@ -365,9 +346,9 @@ class SalesforceReader:
         try:
             at = sf_time(row.get(MODIFIED), MODIFIED)
         except BadTime as exc:
-            raise MalformedRecord(rid, str(exc)) from None
+            raise Malformed(rid, str(exc)) from None
         if at is None:
-            raise MalformedRecord(rid, f"no {MODIFIED}")
+            raise Malformed(rid, f"no {MODIFIED}")
         return at
 
     def stage(self, schema: Schema, rid: str, row: Mapping[str, Any]) -> str | None:
@@ -377,14 +358,14 @@ class SalesforceReader:
         raw = row.get(schema.stage_field)
         text = "" if raw is None else clean_text(str(raw)).strip()
         if len(text) > _LONGEST or _CONTROL.search(text):
-            raise MalformedRecord(rid, f"{schema.stage_field} is not a stage: {shown(raw)}")
+            raise Malformed(rid, f"{schema.stage_field} is not a stage: {shown(raw)}")
         if not text:
             return None
         if schema.sobject == "Lead":
             return self.lead_stage.get(text.casefold(), "lead")
         stage = text.lower()
         if stage not in STAGES:
-            raise MalformedRecord(
+            raise Malformed(
                 rid,
                 f"{schema.stage_field} is not a lifecycle stage ({', '.join(STAGES)}): "
                 f"{shown(raw)}",
@@ -407,7 +388,7 @@ class SalesforceReader:
                 try:
                     at = sf_time(raw, path)
                 except NaiveTime as exc:
-                    raise MalformedRecord(rid, str(exc)) from None
+                    raise Malformed(rid, str(exc)) from None
                 except BadTime as exc:
                     log.warning("record %s: %s: treated as unknown", rid, exc)
                     continue
