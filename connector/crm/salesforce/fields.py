@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
+from connector.core.lifecycle import STAGES
 from connector.crm.base import STAGE_FIELD, Value
-from connector.crm.values import FIELD_KINDS, format_instant, parse_instant
+from connector.crm.values import FIELD_KINDS, WRITE_BACK, format_instant, parse_instant
 
 OBJECTS: dict[str, str] = {"lead": "Lead", "contact": "Contact"}
 """Logical object → sObject type."""
@@ -25,32 +26,13 @@ LEAD_STATUS = "Status"
 CONTACT_STAGE = "MQLSync_Stage__c"
 MODIFIED = "SystemModstamp"
 
-GRADES = tuple(f"{letter}{digit}" for letter in "ABCD" for digit in "1234")
 ENUMERATIONS: dict[str, tuple[str, ...]] = {
-    "grade": GRADES,
-    "route": ("sales", "nurture", "campaign", "discard", "review"),
-    "temperature": ("hot", "warm", "cold"),
+    name: f.options for name, f in WRITE_BACK.items() if f.options
 }
 """Fields made restricted picklists, so list views, filters and reports can use them (§6)."""
 
-CANONICAL_STAGES = ("subscriber", "lead", "mql", "sal", "sql", "opportunity", "customer")
 
 _ACRONYMS = {"mql": "MQL", "sla": "SLA"}
-_DESCRIPTIONS = {
-    "fit": "Fit score: who the lead is (title, size, industry …)",
-    "engagement": "Engagement score: what the lead did, after caps and decay",
-    "score": "Total score = fit + engagement",
-    "grade": "Fit letter A–D and engagement digit 1–4 (A1 best)",
-    "route": "sales, nurture, campaign, discard or review",
-    "temperature": "hot (hand-raise), warm (accumulated) or cold",
-    "reasons": "Top score reasons with evidence",
-    "scored_at": "When mqlsync last changed this record's score",
-    "mql_at": "When the record became an MQL",
-    "recycle_reason": "Why the record was recycled to nurture",
-    "recycled_at": "When the record was recycled",
-    "sla": "SLA state while at MQL: ok or breached:<window>",
-    "model": "The mapping version that computed the score: <file stem>@<12 hex of its sha256>",
-}
 _TEXT_LENGTH = 255
 _LONG_TEXT_LENGTH = 32768
 _STAGE_LENGTH = 40
@@ -218,7 +200,7 @@ def api_name(field: str, prefix: str = "MQLSync_") -> str:
 
 def _spec(field: str, name: str) -> FieldSpec:
     label = "MQLSync " + " ".join(_ACRONYMS.get(w, w) for w in field.split("_"))
-    description = _DESCRIPTIONS[field]
+    description = WRITE_BACK[field].description
     options = ENUMERATIONS.get(field, ())
     kind = FIELD_KINDS[field]
     if options:
@@ -238,7 +220,7 @@ def field_specs(
     """The §6c write-back fields (same on Lead and Contact), named `<prefix><Field>__c`
     unless `names` overrides a logical field's API name."""
     names = names or {}
-    return [_spec(f, names.get(f) or api_name(f, prefix)) for f in _DESCRIPTIONS]
+    return [_spec(f, names.get(f) or api_name(f, prefix)) for f in WRITE_BACK]
 
 
 def stage_spec(name: str = CONTACT_STAGE) -> FieldSpec:
@@ -248,7 +230,7 @@ def stage_spec(name: str = CONTACT_STAGE) -> FieldSpec:
         name,
         "MQLSync Stage",
         "Text",
-        "Lifecycle stage as mqlsync sees it: " + ", ".join(CANONICAL_STAGES),
+        "Lifecycle stage as mqlsync sees it: " + ", ".join(STAGES),
         _STAGE_LENGTH,
     )
 
