@@ -574,11 +574,18 @@ def demo_command(
     contacts: Annotated[int, typer.Option("--contacts", help="Synthetic contacts.")] = 5000,
     mapping: Annotated[Path | None, typer.Option("--mapping", "-m", help="Mapping TOML.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Synthetic data seed.")] = 7,
+    crm: Annotated[str, typer.Option("--crm", help="hubspot or salesforce")] = "hubspot",
 ) -> None:
     """Try everything offline: sandbox + synthetic contacts + provision + one sync + summary."""
+    if crm not in ("hubspot", "salesforce"):
+        raise fail("--crm must be hubspot or salesforce", 2)
     with handled():
         summary = run_demo(
-            contacts=contacts, mapping=mapping or DEFAULT_MAPPING, seed=seed, console=Console()
+            contacts=contacts,
+            mapping=mapping or DEFAULT_MAPPING,
+            seed=seed,
+            console=Console(),
+            crm=crm,
         )
     if summary.failed:
         raise typer.Exit(1)

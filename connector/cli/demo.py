@@ -8,6 +8,8 @@ Everything lives in a temporary directory that is removed afterwards.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -15,13 +17,21 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.cli.progress import progress_bar
-from connector.config import HubSpotSection, LimitsSection, Settings, StateSection
+from connector.config import (
+    CrmSection,
+    HubSpotSection,
+    LimitsSection,
+    SalesforceSection,
+    Settings,
+    StateSection,
+)
 from connector.core.scoring import compile_mapping
 from connector.crm.factory import build_adapter
 from connector.mapping.loader import load_mapping, mapping_version
 from connector.ops.runner import Context, account_of
 from connector.pipeline.steps import RunSummary
 from connector.sandbox.hubspot import HubSpotSandbox
+from connector.sandbox.salesforce import SalesforceSandbox
 from connector.state import StateStore
 from connector.state.lock import AccountLock
 
@@ -36,26 +46,54 @@ def _shipped_mappings() -> Path:
 DEFAULT_MAPPING = _shipped_mappings() / "b2b-saas.toml"
 
 
+@contextmanager
+def _sandbox(crm: str, contacts: int, seed: int, state_url: str) -> Iterator[Settings]:
+    """A running sandbox of `crm` and the settings that point mqlsync at it."""
+    limits = LimitsSection(requests_per_10s=1000)
+    state = StateSection(url=state_url)
+    if crm == "salesforce":
+        with SalesforceSandbox(contacts=contacts, seed=seed, provisioned=False) as sf:
+            yield Settings(
+                crm=CrmSection(kind="salesforce"),
+                salesforce=SalesforceSection(
+                    instance_url=sf.instance_url, ca_bundle=Path(sf.ca_path)
+                ),
+                state=state,
+                limits=limits,
+                sf_session_id=SecretStr(sf.session_id),
+            )
+        return
+    with HubSpotSandbox(contacts=contacts, seed=seed) as hs:
+        yield Settings(
+            hubspot=HubSpotSection(base_url=hs.base_url),
+            state=state,
+            limits=limits,
+            hubspot_token=SecretStr(hs.token),
+        )
+
+
 def run_demo(
-    *, contacts: int = 5000, mapping: Path = DEFAULT_MAPPING, seed: int = 7, console: Console
+    *,
+    contacts: int = 5000,
+    mapping: Path = DEFAULT_MAPPING,
+    seed: int = 7,
+    console: Console,
+    crm: str = "hubspot",
 ) -> RunSummary:
     """Run the demo and print its summary; returns the sync's summary (for tests)."""
     spec = load_mapping(mapping)
     compiled = compile_mapping(spec)
     console.print(
-        f"[bold]mqlsync demo[/] — {contacts:,} synthetic contacts, mapping {mapping.name}"
+        f"[bold]mqlsync demo[/] — {contacts:,} synthetic people in a {crm} sandbox, "
+        f"mapping {mapping.name}"
     )
     with tempfile.TemporaryDirectory(prefix="mqlsync-demo-") as tmp:
-        with console.status("starting the HubSpot sandbox …"):
-            sandbox = HubSpotSandbox(contacts=contacts, seed=seed).start()
-        try:
+        url = f"sqlite:///{Path(tmp) / 'state.db'}"
+        with (
+            console.status(f"starting the {crm} sandbox …"),
+            _sandbox(crm, contacts, seed, url) as settings,
+        ):
             # The same settings, factory and pipeline as `mqlsync sync --once`.
-            settings = Settings(
-                hubspot=HubSpotSection(base_url=sandbox.base_url),
-                state=StateSection(url=f"sqlite:///{Path(tmp) / 'state.db'}"),
-                limits=LimitsSection(requests_per_10s=1000),
-                hubspot_token=SecretStr(sandbox.token),
-            )
             adapter = build_adapter(settings, spec)
             report = adapter.provision()
             console.print(
@@ -68,8 +106,6 @@ def run_demo(
                 )
                 with lock, progress_bar("syncing", contacts, console) as update:
                     summary = context.sync(workers=1).run(progress=update)
-        finally:
-            sandbox.stop()
     _print_summary(summary, console)
     return summary
 
@@ -83,7 +119,7 @@ def _counts(title: str, counter: dict[str, int], limit: int = 8) -> Table:
 
 def _print_summary(summary: RunSummary, console: Console) -> None:
     console.print(
-        f"\n[bold]scored {summary.pulled:,} contacts[/] in {summary.seconds:.1f} s with "
+        f"\n[bold]scored {summary.pulled:,} records[/] in {summary.seconds:.1f} s with "
         f"{summary.api_calls:,} API calls; wrote {summary.written:,}, failed {summary.failed}"
     )
     console.print(

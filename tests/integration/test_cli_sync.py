@@ -88,7 +88,7 @@ def test_wrong_token_stops_with_auth_error(configured, monkeypatch):
 def test_demo_runs_offline_and_summarises():
     result = invoke("demo", "--contacts", "200")
     assert result.exit_code == 0, result.output
-    assert "scored 200 contacts" in result.stdout
+    assert "scored 200 records" in result.stdout
     assert "routes" in result.stdout and "top reasons" in result.stdout
 
 

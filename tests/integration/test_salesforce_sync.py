@@ -39,3 +39,10 @@ def test_sync_once_scores_leads_and_contacts_then_writes_nothing_more(tmp_path, 
         assert lead["MQLSync_Scored_At__c"] <= datetime.now(UTC)
         second = runner.invoke(app, ["sync", "--once", "--config", str(config)])
         assert second.exit_code == 0 and "written 0," in second.stdout, second.stdout
+
+
+def test_demo_on_the_salesforce_sandbox():
+    result = CliRunner().invoke(app, ["demo", "--crm", "salesforce", "--contacts", "400"])
+    assert result.exit_code == 0, result.output
+    assert "salesforce sandbox" in result.stdout and "scored 400 records" in result.stdout
+    assert "failed 0" in result.stdout
