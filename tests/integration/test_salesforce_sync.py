@@ -46,3 +46,42 @@ def test_demo_on_the_salesforce_sandbox():
     assert result.exit_code == 0, result.output
     assert "salesforce sandbox" in result.stdout and "scored 400 records" in result.stdout
     assert "failed 0" in result.stdout
+
+
+def test_sync_then_undo_gives_back_the_org_as_it_was(tmp_path):
+    from connector.core.scoring import compile_mapping
+    from connector.crm.ratelimit import RateLimiter
+    from connector.crm.salesforce.adapter import SalesforceAdapter
+    from connector.crm.salesforce.client import SalesforceCalls
+    from connector.crm.salesforce.fields import field_specs
+    from connector.mapping.loader import load_mapping
+    from connector.pipeline.sync import Sync
+    from connector.pipeline.undo import Undo
+    from connector.state import StateStore
+
+    spec = load_mapping(MAPPINGS / "b2b-saas.toml")
+    with SalesforceSandbox(contacts=300, seed=4) as sandbox:
+        calls = SalesforceCalls(
+            sandbox.instance_url, sandbox.session_id, ca_bundle=sandbox.ca_path,
+            limiter=RateLimiter(100_000, 10.0),
+        )  # fmt: skip
+        adapter = SalesforceAdapter(calls, spec)
+        adapter.provision()
+        names = ["Status", "MQLSync_Stage__c", *(f.name for f in field_specs())]
+
+        def org() -> dict[str, dict[str, object]]:
+            out = {}
+            for sobject in ("Lead", "Contact"):
+                for rid in sandbox.store.tables[sobject].by_id:
+                    record = sandbox.store.get(sobject, rid) or {}
+                    out[rid] = {n: record.get(n) for n in names if n in record}
+            return out
+
+        before = org()
+        with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
+            summary = Sync(adapter, compile_mapping(spec), store).run()
+            assert summary.written > 0 and summary.failed == 0
+            assert org() != before
+            report = Undo(adapter, store).run(summary.run_id)
+            assert report.failed == 0 and report.skipped == []
+        assert org() == before
