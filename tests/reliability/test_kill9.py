@@ -32,11 +32,14 @@ from connector.core.scoring import compile_mapping
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
 from connector.crm.hubspot.tasks import REF
 from connector.crm.ratelimit import RateLimiter
+from connector.crm.salesforce.adapter import SalesforceAdapter
+from connector.crm.salesforce.client import SalesforceCalls
 from connector.crm.values import format_instant, parse_instant
 from connector.mapping.loader import load_mapping, parse_mapping
 from connector.pipeline.rescore import Rescore
 from connector.pipeline.sync import Sync
 from connector.sandbox.hubspot import HubSpotSandbox
+from connector.sandbox.salesforce import SalesforceSandbox
 from connector.state import StateStore
 from tests.conftest import MAPPINGS
 
@@ -107,9 +110,7 @@ class Killer:
     pid: int | None = None
     fired: bool = False
     applied: int = 0
-    values: dict[tuple[int, str], set[str | None]] = field(
-        default_factory=lambda: defaultdict(set)
-    )
+    values: dict[tuple[int, str], set[str | None]] = field(default_factory=lambda: defaultdict(set))
 
     def install(self, sandbox: HubSpotSandbox) -> None:
         apply: Callable[..., bool] = sandbox.store.apply
@@ -281,3 +282,106 @@ def test_kill9_during_sla_task_creation_leaves_one_task_per_breach(
 
         rescore_with_tasks(sb.base_url, sb.token, str(db))  # the restart
         assert sla_tasks(sb) == expected
+
+
+# -- the same on Salesforce ---------------------------------------------------------------
+
+
+def sf_sync_once(instance_url: str, session_id: str, ca: str, db: str, at: datetime = T0) -> None:
+    spec = load_mapping(MAPPINGS / "b2b-saas.toml")
+    calls = SalesforceCalls(
+        instance_url, session_id, ca_bundle=ca, limiter=RateLimiter(100_000, 10.0),
+        attempts=3, max_wait=0.05,
+    )  # fmt: skip
+    with StateStore.open(f"sqlite:///{db}") as store:
+        Sync(SalesforceAdapter(calls, spec), compile_mapping(spec), store, clock=lambda: at).run()
+
+
+def _sf_child(instance_url: str, session_id: str, ca: str, db: str) -> None:
+    sf_sync_once(instance_url, session_id, ca, db)
+    os._exit(0)
+
+
+@dataclass
+class SfKiller:
+    """Counts record updates the Salesforce sandbox applies; kills the child at the n-th."""
+
+    at: int | None = None
+    before: bool = False
+    pid: int | None = None
+    fired: bool = False
+    applied: int = 0
+    values: dict[tuple[str, int, int], set[Any]] = field(default_factory=lambda: defaultdict(set))
+
+    def install(self, sandbox: SalesforceSandbox) -> None:
+        apply: Callable[..., None] = sandbox.store.apply_update
+
+        def hooked(table: Any, i: int, updates: dict[int, Any], *, auto_assign: bool) -> None:
+            self.applied += 1
+            if self.at == self.applied and self.pid and not self.fired:
+                self.fired = True
+                os.kill(self.pid, signal.SIGKILL)
+                if self.before:
+                    raise RuntimeError("client killed before this write")
+            for col, value in updates.items():
+                self.values[(table.obj.name, i, col)].add(value)
+            apply(table, i, updates, auto_assign=auto_assign)
+
+        sandbox.store.apply_update = hooked  # type: ignore[method-assign]
+
+
+SF_NAMES = ("Status", "MQLSync_Stage__c", "MQLSync_Score__c", "MQLSync_Grade__c",
+            "MQLSync_Reasons__c", "MQLSync_MQL_At__c", "MQLSync_Recycled_At__c")  # fmt: skip
+
+
+def sf_state(sb: SalesforceSandbox) -> dict[str, tuple[Any, ...]]:
+    out = {}
+    for sobject in ("Lead", "Contact"):
+        for rid in sb.store.tables[sobject].by_id:
+            record = sb.store.get(sobject, rid) or {}
+            out[rid] = tuple(record.get(n) for n in SF_NAMES)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sf_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], int]:
+    db = tmp_path_factory.mktemp("sf-reference") / "state.db"
+    with SalesforceSandbox(contacts=500, seed=11) as sb:
+        killer = SfKiller()
+        killer.install(sb)
+        sf_sync_once(sb.instance_url, sb.session_id, sb.ca_path, str(db))
+        return sf_state(sb), killer.applied
+
+
+@pytest.mark.parametrize(("where", "before"), kill_points()[:6])
+def test_salesforce_kill9_then_restart_equals_an_uninterrupted_run(
+    where: float, before: bool, sf_reference: tuple[dict[str, Any], int], tmp_path: Path
+) -> None:
+    expected, writes = sf_reference
+    assert writes > 2 * 200, "the reference run should span several batches"
+    db = tmp_path / "state.db"
+    with SalesforceSandbox(contacts=500, seed=11) as sb:
+        killer = SfKiller(at=1 + int(where * (writes - 1)), before=before)
+        killer.install(sb)
+        child = multiprocessing.get_context("fork").Process(
+            target=_sf_child, args=(sb.instance_url, sb.session_id, sb.ca_path, str(db))
+        )
+        child.start()
+        killer.pid = child.pid
+        child.join(60)
+        assert killer.fired and child.exitcode == -signal.SIGKILL
+        sf_sync_once(sb.instance_url, sb.session_id, sb.ca_path, str(db), RESTART)
+        got = sf_state(sb)
+        times = {SF_NAMES.index("MQLSync_MQL_At__c"), SF_NAMES.index("MQLSync_Recycled_At__c")}
+        later = RESTART - T0
+        diff = {
+            rid: (got[rid], expected[rid])
+            for rid in expected
+            if any(
+                g != e and not (i in times and g is not None and e is not None and g - e == later)
+                for i, (g, e) in enumerate(zip(got[rid], expected[rid], strict=True))
+            )
+        }
+        assert not diff, f"{len(diff)} record(s) differ from the uninterrupted run"
+        twice = {k: v for k, v in killer.values.items() if len(v) > 1}
+        assert not twice, f"fields written with two different values: {len(twice)}"
