@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -169,3 +169,24 @@ def convert(rid: str, problems: Problems, build: Callable[[], T]) -> T | Rejecte
             rid, len(dropped), "y" if len(dropped) == 1 else "ies", "; ".join(dropped),
         )  # fmt: skip
     return item
+
+
+def first_time(
+    row: Mapping[str, object], names: Iterable[str], label: str, *, epoch_ms: bool = False
+) -> datetime:
+    """The first usable time among the fields `names` of `row` (`label` names the object
+    in messages, e.g. "meeting 123"). A time without a zone rejects the record (`NaiveTime`
+    propagates); an unreadable one is passed over; with none usable, the first problem
+    (or "<label> has no time") is raised as `BadTime`, so the caller leaves it out."""
+    problem: BadTime | None = None
+    for name in names:
+        try:
+            at = zoned_time(row.get(name), f"{name} of {label}", epoch_ms=epoch_ms)
+        except NaiveTime:
+            raise
+        except BadTime as exc:
+            problem = problem or exc
+            continue
+        if at is not None:
+            return at
+    raise problem or BadTime(f"{label} has no time")

@@ -35,6 +35,7 @@ from connector.crm.reading import (
     BadTime,
     NaiveTime,
     Problems,
+    first_time,
     text_of,
     zoned_time,
 )
@@ -146,20 +147,7 @@ def engagement_activity(kind: str, props: Mapping[str, Any], eid: str = "") -> A
 
     Raises `NaiveTime` (reject the contact) or `BadTime` (leave this activity out)."""
     noun = _NOUN.get(kind, kind)
-    at: datetime | None = None
-    problem: BadTime | None = None
-    for name in _TIMES.get(kind, ("hs_timestamp",)):
-        try:
-            at = hubspot_time(props.get(name), f"{name} of {noun} {eid}")
-        except NaiveTime:
-            raise
-        except BadTime as exc:
-            problem = problem or exc
-            continue
-        if at is not None:
-            break
-    if at is None:
-        raise problem or BadTime(f"{noun} {eid} has no hs_timestamp")
+    at = first_time(props, _TIMES.get(kind, ("hs_timestamp",)), f"{noun} {eid}", epoch_ms=True)
     if kind == "meetings":
         return Activity("meeting", at, {"title": text_of(props.get("hs_meeting_title"))})
     if kind == "calls":

@@ -13,7 +13,7 @@ naive one means the data is broken and guessing a zone would move scoring window
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
@@ -23,6 +23,7 @@ from connector.crm.reading import (
     BadTime,
     NaiveTime,
     Problems,
+    first_time,
     shown,
     text_of,
     zoned_time,
@@ -126,37 +127,19 @@ def sf_time(value: object, what: str) -> datetime | None:
     return zoned_time(value, what)
 
 
-def _first_time(row: Mapping[str, Any], names: Iterable[str], noun: str) -> datetime:
-    """The first usable time among ``names``; `NaiveTime` propagates, a `BadTime` only
-    when none of them is usable."""
-    problem: BadTime | None = None
-    rid = text_of(row.get("Id"))
-    for name in names:
-        try:
-            at = sf_time(row.get(name), f"{name} of {noun} {rid}")
-        except NaiveTime:
-            raise
-        except BadTime as exc:
-            problem = problem or exc
-            continue
-        if at is not None:
-            return at
-    raise problem or BadTime(f"{noun} {rid} has no time")
-
-
 def task_activity(row: Mapping[str, Any]) -> Activity | None:
     """A Task as an activity (Call → call, Email → sales_touch) at its completion time,
     else its creation (open tasks count when logged); other subtypes are none."""
     kind = TASK_TYPES.get(text_of(row.get("TaskSubtype")).strip().casefold())
     if kind is None:
         return None
-    at = _first_time(row, ("CompletedDateTime", "CreatedDate"), "task")
+    at = first_time(row, ("CompletedDateTime", "CreatedDate"), f"task {text_of(row.get('Id'))}")
     return Activity(kind, at, {"subject": text_of(row.get("Subject"))})
 
 
 def event_activity(row: Mapping[str, Any]) -> Activity:
     """An Event as a meeting at its start."""
-    at = _first_time(row, ("StartDateTime", "ActivityDateTime"), "event")
+    at = first_time(row, ("StartDateTime", "ActivityDateTime"), f"event {text_of(row.get('Id'))}")
     return Activity("meeting", at, {"title": text_of(row.get("Subject"))})
 
 
@@ -179,7 +162,9 @@ def member_activity(row: Mapping[str, Any]) -> Activity | None:
         detail = {"form": name, "campaign_type": ctype}
     else:
         return None
-    at = _first_time(row, ("FirstRespondedDate", "CreatedDate"), "campaign member")
+    at = first_time(
+        row, ("FirstRespondedDate", "CreatedDate"), f"campaign member {text_of(row.get('Id'))}"
+    )
     return Activity(kind, at, detail)
 
 
