@@ -103,26 +103,32 @@ def _rescore_child(base_url: str, token: str, db: str) -> None:
 
 @dataclass
 class Killer:
-    """Counts contact writes the sandbox applies; kills the child at the n-th."""
+    """Counts the writes a sandbox applies; kills the child at the n-th, either letting
+    that write land (`before=False`) or refusing it. Records every value written per
+    field, to check that none takes two values."""
 
     at: int | None = None
     before: bool = False
     pid: int | None = None
     fired: bool = False
     applied: int = 0
-    values: dict[tuple[int, str], set[str | None]] = field(default_factory=lambda: defaultdict(set))
+    values: dict[tuple[Any, ...], set[Any]] = field(default_factory=lambda: defaultdict(set))
+
+    def _count(self) -> None:
+        self.applied += 1
+        if self.at == self.applied and self.pid and not self.fired:
+            self.fired = True
+            os.kill(self.pid, signal.SIGKILL)
+            if self.before:
+                raise RuntimeError("client killed before this write")
 
     def install(self, sandbox: HubSpotSandbox) -> None:
+        """Count HubSpot contact updates."""
         apply: Callable[..., bool] = sandbox.store.apply
 
         def hooked(table: Any, row: int, values: dict[str, str | None]) -> bool:
             if table.object_type == "contacts":
-                self.applied += 1
-                if self.at == self.applied and self.pid and not self.fired:
-                    self.fired = True
-                    os.kill(self.pid, signal.SIGKILL)
-                    if self.before:
-                        raise RuntimeError("client killed before this write")
+                self._count()
                 for name, value in values.items():
                     if not (name == "lifecyclestage" and value is None):  # a clear's first half
                         self.values[(row, name)].add(value)
@@ -131,20 +137,27 @@ class Killer:
         sandbox.store.apply = hooked  # type: ignore[method-assign]
 
     def install_tasks(self, sandbox: HubSpotSandbox) -> None:
-        """Count task creations instead (SLA follow-up tasks)."""
+        """Count HubSpot task creations instead (SLA follow-up tasks)."""
         create: Callable[..., int] = sandbox.store.create_engagement
 
         def hooked(kind: str, contact_row: int | None, values: Any) -> int:
             if kind == "tasks":
-                self.applied += 1
-                if self.at == self.applied and self.pid and not self.fired:
-                    self.fired = True
-                    os.kill(self.pid, signal.SIGKILL)
-                    if self.before:
-                        raise RuntimeError("client killed before this task")
+                self._count()
             return create(kind, contact_row, values)
 
         sandbox.store.create_engagement = hooked  # type: ignore[method-assign]
+
+    def install_salesforce(self, sandbox: SalesforceSandbox) -> None:
+        """Count Salesforce record updates."""
+        apply: Callable[..., None] = sandbox.store.apply_update
+
+        def hooked(table: Any, i: int, updates: dict[int, Any], *, auto_assign: bool) -> None:
+            self._count()
+            for col, value in updates.items():
+                self.values[(table.obj.name, i, col)].add(value)
+            apply(table, i, updates, auto_assign=auto_assign)
+
+        sandbox.store.apply_update = hooked  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -302,34 +315,6 @@ def _sf_child(instance_url: str, session_id: str, ca: str, db: str) -> None:
     os._exit(0)
 
 
-@dataclass
-class SfKiller:
-    """Counts record updates the Salesforce sandbox applies; kills the child at the n-th."""
-
-    at: int | None = None
-    before: bool = False
-    pid: int | None = None
-    fired: bool = False
-    applied: int = 0
-    values: dict[tuple[str, int, int], set[Any]] = field(default_factory=lambda: defaultdict(set))
-
-    def install(self, sandbox: SalesforceSandbox) -> None:
-        apply: Callable[..., None] = sandbox.store.apply_update
-
-        def hooked(table: Any, i: int, updates: dict[int, Any], *, auto_assign: bool) -> None:
-            self.applied += 1
-            if self.at == self.applied and self.pid and not self.fired:
-                self.fired = True
-                os.kill(self.pid, signal.SIGKILL)
-                if self.before:
-                    raise RuntimeError("client killed before this write")
-            for col, value in updates.items():
-                self.values[(table.obj.name, i, col)].add(value)
-            apply(table, i, updates, auto_assign=auto_assign)
-
-        sandbox.store.apply_update = hooked  # type: ignore[method-assign]
-
-
 SF_NAMES = ("Status", "MQLSync_Stage__c", "MQLSync_Score__c", "MQLSync_Grade__c",
             "MQLSync_Reasons__c", "MQLSync_MQL_At__c", "MQLSync_Recycled_At__c")  # fmt: skip
 
@@ -347,8 +332,8 @@ def sf_state(sb: SalesforceSandbox) -> dict[str, tuple[Any, ...]]:
 def sf_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], int]:
     db = tmp_path_factory.mktemp("sf-reference") / "state.db"
     with SalesforceSandbox(contacts=500, seed=11) as sb:
-        killer = SfKiller()
-        killer.install(sb)
+        killer = Killer()
+        killer.install_salesforce(sb)
         sf_sync_once(sb.instance_url, sb.session_id, sb.ca_path, str(db))
         return sf_state(sb), killer.applied
 
@@ -361,8 +346,8 @@ def test_salesforce_kill9_then_restart_equals_an_uninterrupted_run(
     assert writes > 2 * 200, "the reference run should span several batches"
     db = tmp_path / "state.db"
     with SalesforceSandbox(contacts=500, seed=11) as sb:
-        killer = SfKiller(at=1 + int(where * (writes - 1)), before=before)
-        killer.install(sb)
+        killer = Killer(at=1 + int(where * (writes - 1)), before=before)
+        killer.install_salesforce(sb)
         child = multiprocessing.get_context("fork").Process(
             target=_sf_child, args=(sb.instance_url, sb.session_id, sb.ca_path, str(db))
         )

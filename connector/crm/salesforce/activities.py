@@ -4,7 +4,7 @@ Tasks, Events and CampaignMembers are read for a whole page of Leads or Contacts
 ``WhoId IN (…)`` / ``LeadId IN (…)`` / ``ContactId IN (…)`` over as many ids as fit in one
 request URI — never per record (the N+1 pattern). Each query pages by ``nextRecordsUrl``.
 
-Times are read as `connector.crm.hubspot.activities.hubspot_time` reads HubSpot's: an
+Times are read by `connector.crm.reading.zoned_time`, as HubSpot's are: an
 activity whose time is not a date is left out with the reason (`BadTime`), a time without a
 zone rejects the record (`NaiveTime`, design §2); Salesforce always sends zoned times, so a
 naive one means the data is broken and guessing a zone would move scoring windows.
