@@ -85,3 +85,48 @@ def test_sync_then_undo_gives_back_the_org_as_it_was(tmp_path):
             report = Undo(adapter, store).run(summary.run_id)
             assert report.failed == 0 and report.skipped == []
         assert org() == before
+
+
+def test_the_daily_rescore_recycles_untouched_salesforce_mqls(tmp_path):
+    from datetime import timedelta
+
+    from connector.core.scoring import compile_mapping
+    from connector.crm.ratelimit import RateLimiter
+    from connector.crm.salesforce.adapter import SalesforceAdapter
+    from connector.crm.salesforce.client import SalesforceCalls
+    from connector.mapping.loader import load_mapping
+    from connector.pipeline.rescore import Rescore
+    from connector.pipeline.sync import Sync
+    from connector.state import StateStore
+
+    spec = load_mapping(MAPPINGS / "b2b-saas.toml")
+    t0 = datetime.now(UTC)
+    with SalesforceSandbox(contacts=400, seed=6) as sandbox:
+        calls = SalesforceCalls(
+            sandbox.instance_url, sandbox.session_id, ca_bundle=sandbox.ca_path,
+            limiter=RateLimiter(100_000, 10.0),
+        )  # fmt: skip
+        adapter = SalesforceAdapter(calls, spec)
+        adapter.provision()
+        mapping = compile_mapping(spec)
+        with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
+            Sync(adapter, mapping, store, clock=lambda: t0).run()
+            promoted = [
+                s for s in store.iter_snapshots("salesforce", "lead")
+                if s.stage == "mql" and s.mql_at == t0
+            ]  # fmt: skip
+            assert promoted, "the first sync should promote some leads"
+            untouched = [
+                s.record_id for s in promoted
+                if not any(
+                    a["type"] in ("sales_touch", "call", "meeting", "email_reply")
+                    and datetime.fromisoformat(a["at"]) > t0
+                    for a in s.record["activities"]
+                )
+            ]  # fmt: skip
+            later = Rescore(adapter, mapping, store, clock=lambda: t0 + timedelta(days=15)).run()
+            assert later.failed == 0 and later.recycled >= len(untouched) > 0
+        for rid in untouched:
+            lead = sandbox.store.get("Lead", rid) or {}
+            assert lead["Status"] == "Open - Not Contacted"
+            assert lead["MQLSync_Recycle_Reason__c"] == "no sales touch in 14 days"
