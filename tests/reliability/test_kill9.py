@@ -36,6 +36,7 @@ from connector.crm.salesforce.adapter import SalesforceAdapter
 from connector.crm.salesforce.client import SalesforceCalls
 from connector.crm.values import format_instant, parse_instant
 from connector.mapping.loader import load_mapping, parse_mapping
+from connector.mapping.schema import MappingSpec
 from connector.pipeline.rescore import Rescore
 from connector.pipeline.sync import Sync
 from connector.sandbox.hubspot import HubSpotSandbox
@@ -61,14 +62,19 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def sync_once(base_url: str, token: str, db: str, at: datetime = T0) -> None:
-    """One sync at `at` (T0 for the child, RESTART for the restart)."""
-    spec = load_mapping(MAPPINGS / "b2b-saas.toml")
+def hubspot_adapter(base_url: str, token: str, spec: MappingSpec) -> HubSpotAdapter:
+    """The adapter a run uses here: quick retries, no client-side rate limit."""
     calls = HubSpotCalls(
         token, base_url=base_url, timeout=10, limiter=RateLimiter(100_000, 10.0),
         attempts=3, max_wait=0.05,
     )  # fmt: skip
-    adapter = HubSpotAdapter(calls, spec)
+    return HubSpotAdapter(calls, spec)
+
+
+def sync_once(base_url: str, token: str, db: str, at: datetime = T0) -> None:
+    """One sync at `at` (T0 for the child, RESTART for the restart)."""
+    spec = load_mapping(MAPPINGS / "b2b-saas.toml")
+    adapter = hubspot_adapter(base_url, token, spec)
     with StateStore.open(f"sqlite:///{db}") as store:
         Sync(adapter, compile_mapping(spec), store, clock=lambda: at).run()
 
@@ -87,11 +93,7 @@ DAY_LATER = T0 + timedelta(hours=25)
 def rescore_with_tasks(base_url: str, token: str, db: str) -> None:
     """The rescore a day later: every untouched MQL breached its SLA and is owed a task."""
     spec = parse_mapping(TASKS_MAPPING, "with-tasks.toml")
-    calls = HubSpotCalls(
-        token, base_url=base_url, timeout=10, limiter=RateLimiter(100_000, 10.0),
-        attempts=3, max_wait=0.05,
-    )  # fmt: skip
-    adapter = HubSpotAdapter(calls, spec)
+    adapter = hubspot_adapter(base_url, token, spec)
     with StateStore.open(f"sqlite:///{db}") as store:
         Rescore(adapter, compile_mapping(spec), store, clock=lambda: DAY_LATER).run()
 
@@ -175,9 +177,7 @@ def crm_state(sb: HubSpotSandbox) -> dict[str, tuple[str | None, ...]]:
 
 
 def provision(sb: HubSpotSandbox) -> None:
-    spec = load_mapping(MAPPINGS / "b2b-saas.toml")
-    calls = HubSpotCalls(sb.token, base_url=sb.base_url, limiter=RateLimiter(100_000, 10.0))
-    HubSpotAdapter(calls, spec).provision()
+    hubspot_adapter(sb.base_url, sb.token, load_mapping(MAPPINGS / "b2b-saas.toml")).provision()
 
 
 @pytest.fixture(scope="module")
