@@ -42,7 +42,11 @@ _SENSITIVE_KEYS = (
 )
 # Salesforce session ids / OAuth access tokens: 15/18-char org id starting 00D, '!', then the key.
 _SF_SESSION = re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._\-]+")
-_BEARER = re.compile(r"(?i)\b(bearer|oauth)(\s+)[A-Za-z0-9._~+/=\-!]+")
+# The credential after "Bearer"/"OAuth": a lowercase word there is prose ("OAuth
+# authentication failed"), not a token, so it needs a digit, capital or symbol in it.
+_BEARER = re.compile(
+    r"(?i:\b(bearer|oauth))(\s+)(?![a-z]+\b(?![._~+/=\-!]))[A-Za-z0-9._~+/=\-!]+"
+)
 # HubSpot private-app tokens, e.g. pat-na1-1b2c3d4e-....
 _HUBSPOT_PAT = re.compile(r"\bpat-[a-z]{2,4}\d?-[A-Za-z0-9\-]{8,}")
 # key=value (query strings, form bodies, log lines) and key: value / "key": "value" (JSON, YAML).
@@ -58,19 +62,32 @@ _KEY_VALUE = re.compile(
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
 
 
+# "token: export MQLSYNC_…": after a colon, a lowercase word followed by more words is a
+# sentence going on, not a value (a value ends its line, or is quoted, or is key=value).
+_PROSE = re.compile(r"[a-z]+ +\S")
+
+
 def redact(text: str) -> str:
     """Return ``text`` with bearer tokens, session ids, passwords and API keys masked.
 
-    Conservative on purpose: a false positive costs a little log detail, a miss leaks a
+    Values are masked, never the words of a message: "no HubSpot token: export
+    MQLSYNC_HUBSPOT_TOKEN=…" and "OAuth authentication failed" come out unchanged.
+    Conservative otherwise: a false positive costs a little log detail, a miss leaks a
     credential. Idempotent, so messages can be redacted at every layer.
     """
     text = _URL_USERINFO.sub(rf"\g<scheme>\g<user>:{MASK}@", text)
     text = _BEARER.sub(rf"\1\2{MASK}", text)
     text = _SF_SESSION.sub(MASK, text)
     text = _HUBSPOT_PAT.sub(MASK, text)
-    return _KEY_VALUE.sub(
-        lambda m: f"{m['key']}{m['sep']}{m['quote'] or ''}{MASK if m['value'] else ''}", text
-    )
+    return _KEY_VALUE.sub(_mask_value, text)
+
+
+def _mask_value(m: re.Match[str]) -> str:
+    value = m["value"]
+    prose = not m["quote"] and ":" in m["sep"] and _PROSE.match(m.string, m.start("value"))
+    if not value or prose or value == MASK:
+        return m[0]
+    return f"{m['key']}{m['sep']}{m['quote'] or ''}{MASK}"
 
 
 def safe_url(url: str | None) -> str | None:

@@ -38,6 +38,8 @@ PAT = "pat-na1-1b2c3d4e-5f60-7a8b-9c0d-e1f2a3b4c5d6"
         ("token " + PAT + " rejected", PAT),
         ("client_secret=xyz&grant_type=password", "xyz"),
         ("<sessionId>" + SF_SESSION + "</sessionId>", SF_SESSION),
+        ("password: hunter", "hunter"),
+        ("OAuth abcdef1234 rejected", "abcdef1234"),
     ],
 )
 def test_redact_removes_secret(text: str, secret: str) -> None:
@@ -53,6 +55,10 @@ def test_redact_removes_secret(text: str, secret: str) -> None:
         "record 101: INVALID_EMAIL property email",
         "after=200&limit=100",
         "tokens used: 12",
+        # words of a message are not values: only secrets are masked
+        "no HubSpot token: export MQLSYNC_HUBSPOT_TOKEN=<private app token>",
+        "OAuth authentication failed",
+        "Bearer token expired",
     ],
 )
 def test_redact_keeps_harmless_text(text: str) -> None:
@@ -121,6 +127,14 @@ def test_config_error_names_file_and_key() -> None:
     err = ConfigError("must be > 0", key="[limits] requests_per_10s", file="c.toml")
     assert str(err) == "c.toml: [limits] requests_per_10s: must be > 0"
     assert str(ConfigError("no config")) == "no config"
+
+
+def test_config_error_keeps_the_advice_it_gives():
+    err = ConfigError(
+        "no HubSpot token: export MQLSYNC_HUBSPOT_TOKEN=<private app token>",
+        key="MQLSYNC_HUBSPOT_TOKEN",
+    )
+    assert str(err).endswith("no HubSpot token: export MQLSYNC_HUBSPOT_TOKEN=<private app token>")
 
 
 def test_mapping_error_renders_file_line() -> None:
