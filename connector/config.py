@@ -18,6 +18,7 @@ import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -77,10 +78,22 @@ class CrmSection(_Section):
     kind: Literal["hubspot", "salesforce"] = "hubspot"
 
 
+def _http_url(value: str | None) -> str | None:
+    """An http(s) URL with a host, refused at load time: a typo such as ``"not a url"``
+    would otherwise surface only at the first request, as retried connection errors."""
+    if value is None:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return value
+
+
 class HubSpotSection(_Section):
     """HubSpot API endpoint and request sizes (limits are HubSpot's maxima)."""
 
     base_url: str = "https://api.hubapi.com"
+    _url = field_validator("base_url")(_http_url)
     timeout_seconds: float = Field(default=30.0, gt=0)
     search_page_size: int = Field(default=200, ge=1, le=200)
     batch_read_size: int = Field(default=100, ge=1, le=100)
@@ -92,6 +105,7 @@ class SalesforceSection(_Section):
     """Salesforce org endpoint; ``ca_bundle`` lets the HTTPS sandbox be trusted."""
 
     instance_url: str | None = None
+    _url = field_validator("instance_url")(_http_url)
     api_version: str = Field(default="59.0", pattern=r"^\d+\.\d$")
     domain: str = "login"
     ca_bundle: Path | None = None
@@ -150,6 +164,35 @@ class LimitsSection(_Section):
     daily_budget_share: float = Field(default=0.5, gt=0, le=1)
 
 
+class LoggingSection(_Section):
+    """Daemon log lines: ``auto`` is JSON lines when stderr is not a terminal (a container,
+    systemd), readable text on a terminal."""
+
+    format: Literal["auto", "json", "text"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+class ObservabilitySection(_Section):
+    """The daemon's ``/healthz`` and ``/metrics`` endpoint; port 0 keeps it off."""
+
+    port: int = Field(default=0, ge=0, le=65535)
+    host: str = "127.0.0.1"
+
+
+class AlertsSection(_Section):
+    """Where the daemon POSTs a JSON alert (failed run, new dead letters, auth failure,
+    SLA breaches); unset = no alerts."""
+
+    webhook_url: str | None = None
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    _url = field_validator("webhook_url")(_http_url)
+
+
 class _SecretFreeTomlSource(TomlConfigSettingsSource):
     """TOML source that refuses credentials, so they can only come from the environment."""
 
@@ -195,6 +238,9 @@ class Settings(BaseSettings):
     sync: SyncSection = SyncSection()
     schedule: ScheduleSection = ScheduleSection()
     limits: LimitsSection = LimitsSection()
+    logging: LoggingSection = LoggingSection()
+    observability: ObservabilitySection = ObservabilitySection()
+    alerts: AlertsSection = AlertsSection()
 
     hubspot_token: SecretStr | None = None
     sf_session_id: SecretStr | None = None

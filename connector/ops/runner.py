@@ -85,6 +85,8 @@ def mapping_path(settings: Settings) -> Path:
             "no mapping configured: set [mapping] path (e.g. mappings/b2b-saas.toml)",
             key="[mapping] path",
         )
+    if not path.is_file():
+        raise ConfigError(f"mapping file not found: {path.resolve()}", key="[mapping] path")
     return path
 
 

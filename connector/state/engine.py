@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -44,8 +46,15 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+POSTGRES_EXTRA = "pip install 'mqlsync[postgres]'"
+
+
 def make_engine(url: str, **engine_options: Any) -> Engine:
-    """An engine for ``url``; only SQLite and PostgreSQL are accepted (``[state] url``)."""
+    """An engine for ``url``; only SQLite and PostgreSQL are accepted (``[state] url``).
+
+    A bare ``postgresql://`` URL means the driver the ``postgres`` extra installs
+    (psycopg 3), not SQLAlchemy's default psycopg2, which mqlsync does not ship.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -56,8 +65,41 @@ def make_engine(url: str, **engine_options: Any) -> Engine:
             "postgresql+psycopg://…",
             key="[state] url",
         )
-    engine = create_engine(parsed, **engine_options)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        _check_sqlite_path(parsed.database)
+    try:
+        engine = create_engine(parsed, **engine_options)
+    except ImportError as exc:
+        raise ConfigError(
+            f"the PostgreSQL driver is not installed ({exc.name}): {POSTGRES_EXTRA}",
+            key="[state] url",
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _check_sqlite_path(database: str | None) -> None:
+    """Refuse a SQLite file whose directory is missing or not writable, naming it.
+
+    SQLite itself only says "unable to open database file"; the directory is what the
+    operator has to create or mount (e.g. a container volume).
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database).expanduser().absolute()
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"cannot open the state store {path}: directory {folder} does not exist",
+            key="[state] url",
+        )
+    target = path if path.exists() else folder
+    if not os.access(target, os.W_OK):
+        raise ConfigError(
+            f"cannot open the state store {path}: {target} is not writable by this user",
+            key="[state] url",
+        )

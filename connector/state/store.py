@@ -28,8 +28,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
-from ..errors import redact
+from ..errors import ConfigError, redact
 from . import rows as conv
 from . import tables as t
 from .engine import IMMEDIATE, make_engine
@@ -76,10 +77,23 @@ class StateStore:
 
     @classmethod
     def open(cls, url: str, **engine_options: Any) -> StateStore:
-        """Connect to ``url`` (a SQLAlchemy URL) and create missing tables."""
+        """Connect to ``url`` (a SQLAlchemy URL) and create missing tables.
+
+        Raises:
+            ConfigError: the URL is unusable, or the database cannot be reached or
+                written; one line naming the database (password masked) and the cause.
+        """
         engine = make_engine(url, **engine_options)
-        t.metadata.create_all(engine)
-        upgrade(engine)
+        try:
+            t.metadata.create_all(engine)
+            upgrade(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            cause = str(exc.orig).strip().splitlines()[-1] if exc.orig else type(exc).__name__
+            shown = engine.url.render_as_string(hide_password=True)
+            raise ConfigError(
+                f"cannot open the state store {shown}: {cause}", key="[state] url"
+            ) from None
         return cls(engine)
 
     def close(self) -> None:

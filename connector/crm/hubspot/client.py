@@ -27,6 +27,7 @@ from connector.errors import (
     DailyLimitExceeded,
     FatalSyncError,
     RetriableError,
+    safe_url,
 )
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,15 @@ def _with_http_info(fn: Callable[..., Any]) -> Callable[..., Any] | None:
     return twin if callable(twin) else None
 
 
-def classify(exc: Exception, what: str) -> Exception:
-    """Map an SDK or transport exception onto Fatal / Retriable / DailyLimit errors."""
+def classify(exc: Exception, what: str, base_url: str | None = None) -> Exception:
+    """Map an SDK or transport exception onto Fatal / Retriable / DailyLimit errors.
+
+    A connection failure names ``base_url``: "connection failed" alone does not tell an
+    operator whether the proxy, the sandbox or HubSpot is unreachable.
+    """
     if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
-        return RetriableError(f"{what}: connection failed ({type(exc).__name__})")
+        where = f" to {safe_url(base_url)}" if base_url else ""
+        return RetriableError(f"{what}: connection{where} failed ({type(exc).__name__})")
     status = getattr(exc, "status", None)
     if not isinstance(status, int):
         return exc
@@ -118,6 +124,7 @@ class HubSpotCalls:
         wait_budget: float | None = None,
     ) -> None:
         self.client = hubspot.Client.create(access_token=token, host=base_url.rstrip("/"))
+        self.base_url = base_url
         self.timeout = timeout
         self.limiter = limiter or RateLimiter(100, 10.0)
         self.attempts = attempts
@@ -167,7 +174,7 @@ class HubSpotCalls:
         A rolling-window 429 asks the limiter how long to wait (short at first, growing
         while 429s follow one another, slowing the limiter when it did not foresee them).
         """
-        error = classify(exc, what)
+        error = classify(exc, what, self.base_url)
         headers = _headers(exc)
         if isinstance(error, RetriableError) and error.status == 429:
             error.retry_after = self.limiter.note_throttle(headers)
