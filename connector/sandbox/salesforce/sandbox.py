@@ -10,6 +10,14 @@ must run its real code path (no monkeypatching).  Trust it with::
 
 or, for tools that build their own session, ``REQUESTS_CA_BUNDLE=sb.bundle_path`` (system CAs
 plus the sandbox CA).  :meth:`SalesforceSandbox.client` does the former.
+
+Signing in instead of using the fixed session id: :meth:`SalesforceSandbox.session` also routes
+``https://login.salesforce.com/`` and ``https://test.salesforce.com/`` to the sandbox, so::
+
+    session_id, instance = SalesforceLogin(
+        username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD, security_token=DEFAULT_TOKEN,
+        session=sb.session(),
+    )
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import gc
 import secrets
 import threading
+from collections.abc import Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -25,7 +34,17 @@ import requests
 from simple_salesforce.api import Salesforce
 
 from connector.sandbox.faults import Faults, RequestLog
+from connector.sandbox.salesforce.login import (
+    DEFAULT_APP,
+    DEFAULT_PASSWORD,
+    DEFAULT_TOKEN,
+    DEFAULT_USERNAME,
+    ORG_ID,
+    ConnectedApp,
+    SignIn,
+)
 from connector.sandbox.salesforce.populate import populate
+from connector.sandbox.salesforce.routing import route_login
 from connector.sandbox.salesforce.server import OrgState, WriteCall, make_server
 from connector.sandbox.salesforce.store import Clock, SalesforceStore
 from connector.sandbox.salesforce.tls import TlsMaterial, make_tls
@@ -50,19 +69,29 @@ class SalesforceSandbox:
         now: datetime | None = None,
         provisioned: bool = True,
         tooling_allowed: bool = True,
+        users: Mapping[str, tuple[str, str]] | None = None,
+        connected_app: ConnectedApp = DEFAULT_APP,
     ) -> None:
         """``provisioned=False``: the MQLSync_* custom fields do not exist until created
         through the Tooling API (``POST tooling/sobjects/CustomField``), to test provisioning.
         ``tooling_allowed=False``: that API refuses the user (no Customize Application);
-        toggle later with :attr:`tooling_allowed`.
+        toggle later with :attr:`tooling_allowed`.  ``users``: username → (password, security
+        token) accepted by sign-in (default: ``DEFAULT_USERNAME`` with ``DEFAULT_PASSWORD`` and
+        ``DEFAULT_TOKEN``); ``connected_app``: consumer key, secret and the PEM certificate or
+        public key the JWT bearer flow verifies against (the default app has none).
         """
         self.contacts, self.seed, self.now = contacts, seed, now
         self.host, self.port = host, port
-        self.session_id = session_id or "00DHs0000000001!" + secrets.token_urlsafe(24)
+        self.session_id = session_id or f"{ORG_ID[:15]}!" + secrets.token_urlsafe(24)
         self.faults = faults or Faults()
         self.request_log = RequestLog()
         self.store = SalesforceStore(Clock(now), provisioned=provisioned)
-        self.org = OrgState(self.store, self.session_id, daily_limit, self.faults, self.request_log)
+        self.auth = SignIn(
+            self.session_id,
+            users or {DEFAULT_USERNAME: (DEFAULT_PASSWORD, DEFAULT_TOKEN)},
+            connected_app,
+        )
+        self.org = OrgState(self.store, daily_limit, self.faults, self.request_log, self.auth)
         self.org.tooling_allowed = tooling_allowed
         self._tls: TlsMaterial | None = None
         self._server: Any = None
@@ -88,6 +117,7 @@ class SalesforceSandbox:
         self._server = make_server(self.org, self._tls.context, self.host, self.port)
         self.port = self._server.server_address[1]
         self.instance_url = f"https://{self.host}:{self.port}"
+        self.auth.base_url = self.instance_url
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="sf-sandbox", daemon=True
         )
@@ -147,12 +177,18 @@ class SalesforceSandbox:
         with self.org.lock:
             self.org.used = used
 
+    def expire_sessions(self) -> int:
+        """End every session issued by a sign-in (the fixed :attr:`session_id` stays valid):
+        their next REST call gets ``401 INVALID_SESSION_ID``.  Returns how many ended."""
+        return self.auth.expire()
+
     def session(self) -> requests.Session:
-        """A requests session trusting only the sandbox CA, immune to CA env variables."""
+        """A requests session trusting only the sandbox CA, immune to CA env variables, with
+        Salesforce's login hosts routed to the sandbox."""
         s = requests.Session()
         s.verify = self.ca_path
         s.trust_env = False
-        return s
+        return route_login(s, self.instance_url)
 
     def client(self, *, session_id: str | None = None, version: str = "59.0") -> Salesforce:
         """The official client pointed at this sandbox."""

@@ -9,10 +9,11 @@ INVALID_SESSION_ID`` ("Session expired or invalid"); the daily pool reported on 
 GET/PATCH (204); sObject Collections PATCH ``composite/sobjects`` (≤ 200 records, else 400
 ``EXCEEDED_ID_LIMIT``; per-record SaveResults in request order, failed ones without ``id``;
 ``allOrNone`` rolls back with ``ALL_OR_NONE_OPERATION_ROLLED_BACK``).  URIs longer than 16,384
-bytes get 414 like the real front end.  Fault knobs (connection drops, 5xx, throttling,
-per-record ``UNABLE_TO_LOCK_ROW``) come from :mod:`connector.sandbox.faults`; throttling is
-answered as Salesforce does, ``403 REQUEST_LIMIT_EXCEEDED`` ("ConcurrentPerOrgLongTxn Limit
-exceeded."), not 429.
+bytes get 414 like the real front end.  Sign-in (SOAP ``login()``, OAuth 2.0 token endpoint)
+answers on Salesforce's own paths, see :mod:`.login`.  Fault knobs (connection drops, 5xx,
+throttling, per-record ``UNABLE_TO_LOCK_ROW``) come from :mod:`connector.sandbox.faults`;
+throttling is answered as Salesforce does, ``403 REQUEST_LIMIT_EXCEEDED``
+("ConcurrentPerOrgLongTxn Limit exceeded."), not 429.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from connector.sandbox.faults import Faults, PreRequestFault, RequestLog, apply_pre_request
 from connector.sandbox.salesforce.engine import MAX_BATCH, QueryService
+from connector.sandbox.salesforce.errors import HttpError, Raw, not_found
+from connector.sandbox.salesforce.login import SignIn
 from connector.sandbox.salesforce.schema import (
     OBJECTS_LOWER,
     custom_field,
@@ -49,6 +52,7 @@ MAX_COLLECTION = 200
 MAX_URI = 16_384
 _RELEASES = {"59.0": "Winter '24", "60.0": "Spring '24", "61.0": "Summer '24", "62.0": "Winter '25"}
 _VERSIONED = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
+_SOAP_LOGIN = re.compile(r"^/services/Soap/u/(\d+\.\d)/?$")
 _BATCH = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 
 
@@ -71,10 +75,10 @@ class OrgState:
     """Everything the handler shares: data, auth, the daily pool, faults and logs."""
 
     store: SalesforceStore
-    session_id: str
     daily_limit: int
     faults: Faults
     request_log: RequestLog
+    auth: SignIn
     queries: QueryService = field(init=False)
     used: int = 0
     tooling_allowed: bool = True
@@ -86,24 +90,6 @@ class OrgState:
 
     def __post_init__(self) -> None:
         self.queries = QueryService(self.store)
-
-
-class _HttpError(Exception):
-    def __init__(
-        self, status: int, code: str, message: str, fields: list[str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.fields = status, code, message, fields
-
-    def body(self) -> list[dict[str, Any]]:
-        item: dict[str, Any] = {"message": self.message, "errorCode": self.code}
-        if self.fields is not None:
-            item["fields"] = self.fields
-        return [item]
-
-
-def _not_found() -> _HttpError:
-    return _HttpError(404, "NOT_FOUND", "The requested resource does not exist")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -137,9 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._drop(method, url.path, url.query)
                 return
             if len(self.path) > MAX_URI:
-                raise _HttpError(414, "URI_TOO_LONG", "Request-URI Too Long")
+                raise HttpError(414, "URI_TOO_LONG", "Request-URI Too Long")
             status, body, inputs = self._route(method, url.path, url.query, fault)
-        except _HttpError as err:
+        except HttpError as err:
             status, body = err.status, err.body()
         except SoqlError as err:
             status = 400
@@ -161,10 +147,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def _send(self, status: int, body: Any) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
+        if isinstance(body, Raw):
+            data, content_type, extra = body.data, body.content_type, body.headers
+        else:
+            data = b"" if body is None else json.dumps(body).encode()
+            content_type, extra = "application/json;charset=UTF-8", {}
         self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in extra.items():
+            self.send_header(name, value)
         with self.org.lock:
             used = self.org.used
         self.send_header("Sforce-Limit-Info", f"api-usage={used}/{self.org.daily_limit}")
@@ -172,32 +164,35 @@ class _Handler(BaseHTTPRequestHandler):
         if data:
             self.wfile.write(data)
 
-    def _json_body(self) -> Any:
+    def _raw_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def _json_body(self) -> Any:
+        raw = self._raw_body()
         try:
             return json.loads(raw or b"null")
         except ValueError as err:
-            raise _HttpError(400, "JSON_PARSER_ERROR", f"Unexpected character: {err}") from None
+            raise HttpError(400, "JSON_PARSER_ERROR", f"Unexpected character: {err}") from None
 
     def _authorize(self, fault: PreRequestFault | None) -> None:
         """Session check, injected faults, then the daily pool (which this request uses)."""
         org = self.org
         auth = self.headers.get("Authorization") or ""
         scheme, _, token = auth.partition(" ")
-        if scheme.lower() not in ("bearer", "oauth") or token.strip() != org.session_id:
-            raise _HttpError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        if scheme.lower() not in ("bearer", "oauth") or not org.auth.accepts(token.strip()):
+            raise HttpError(401, "INVALID_SESSION_ID", "Session expired or invalid")
         if fault is PreRequestFault.SERVER_ERROR:
-            raise _HttpError(
+            raise HttpError(
                 503, "SERVER_UNAVAILABLE", "Server temporarily unavailable (sandbox fault)"
             )
         if fault is PreRequestFault.THROTTLE:
-            raise _HttpError(
+            raise HttpError(
                 403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."
             )
         with org.lock:
             if org.used >= org.daily_limit:
-                raise _HttpError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+                raise HttpError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
             org.used += 1
 
     # -- routes ----------------------------------------------------------------------------
@@ -213,9 +208,11 @@ class _Handler(BaseHTTPRequestHandler):
                 ],
                 0,
             )
+        if method == "POST" and (login := self._sign_in(path)) is not None:
+            return login
         m = _VERSIONED.match(path)
         if m is None or m.group(1) not in API_VERSIONS:
-            raise _not_found()
+            raise not_found()
         version = m.group(1)
         parts = [p for p in (m.group(2) or "").split("/") if p]
         self._authorize(fault)
@@ -241,7 +238,20 @@ class _Handler(BaseHTTPRequestHandler):
             return self._collection_update(path, version)
         if parts == ["tooling", "sobjects", "CustomField"] and method == "POST":
             return self._create_custom_field()
-        raise _not_found()
+        raise not_found()
+
+    def _sign_in(self, path: str) -> tuple[int, Any, int] | None:
+        """SOAP ``login()`` and the OAuth 2.0 token endpoint (see :mod:`.login`); None when
+        ``path`` is neither.  Bodies are read only for these paths."""
+        auth = self.org.auth
+        if (m := _SOAP_LOGIN.match(path)) is not None:
+            status, xml = auth.soap_login(m.group(1), self._raw_body())
+            return status, Raw(xml.encode(), "text/xml;charset=UTF-8"), 0
+        if path.rstrip("/") == "/services/oauth2/token":
+            form = parse_qs(self._raw_body().decode("utf-8", "replace"), keep_blank_values=True)
+            status, body = auth.oauth_token({k: v[-1] for k, v in form.items()})
+            return status, body, 0
+        return None
 
     def _create_custom_field(self) -> tuple[int, Any, int]:
         """Tooling API ``POST tooling/sobjects/CustomField`` (``FullName`` ``Object.Field__c``).
@@ -255,26 +265,26 @@ class _Handler(BaseHTTPRequestHandler):
         """
         body = self._json_body()
         if not self.org.tooling_allowed:
-            raise _HttpError(
+            raise HttpError(
                 403, "INSUFFICIENT_ACCESS_OR_READONLY",
                 "insufficient access rights on object id: the user needs the "
                 "Customize Application permission",
             )  # fmt: skip
         if not isinstance(body, dict) or not isinstance(body.get("Metadata"), dict):
-            raise _HttpError(400, "JSON_PARSER_ERROR", "Expected FullName and Metadata")
+            raise HttpError(400, "JSON_PARSER_ERROR", "Expected FullName and Metadata")
         obj_name, _, field_name = str(body.get("FullName") or "").partition(".")
         static = OBJECTS_LOWER.get(obj_name.lower())
         if static is None or not field_name:
-            raise _HttpError(400, "INVALID_FIELD", f"Invalid FullName: {body.get('FullName')}")
+            raise HttpError(400, "INVALID_FIELD", f"Invalid FullName: {body.get('FullName')}")
         try:
             fdef = custom_field(field_name, body["Metadata"])
         except (ValueError, TypeError) as err:
-            raise _HttpError(400, "FIELD_INTEGRITY_EXCEPTION", str(err), []) from None
+            raise HttpError(400, "FIELD_INTEGRITY_EXCEPTION", str(err), []) from None
         store = self.org.store
         with store.lock:
             table = store.tables[static.name]
             if table.obj.field(field_name) is not None:
-                raise _HttpError(
+                raise HttpError(
                     400, "DUPLICATE_DEVELOPER_NAME",
                     f"There is already a field named {field_name[:-3]} on {static.name}.", [],
                 )  # fmt: skip
@@ -295,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
             return queries.more(rest[0], version=version)
         soql = params.get("q")
         if soql is None:
-            raise _HttpError(400, "MALFORMED_QUERY", "A query string has to be specified")
+            raise HttpError(400, "MALFORMED_QUERY", "A query string has to be specified")
         batch = MAX_BATCH
         options = self.headers.get("Sforce-Query-Options") or ""
         if (bm := _BATCH.search(options)) is not None:
@@ -307,11 +317,11 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> tuple[int, Any, int]:
         if not rest:
             if method != "GET":
-                raise _not_found()
+                raise not_found()
             return 200, describe_global(version), 0
         static = OBJECTS_LOWER.get(rest[0].lower())
         if static is None:
-            raise _HttpError(404, "NOT_FOUND", "The requested resource does not exist")
+            raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
         obj = self.org.store.tables[static.name].obj  # this org's fields (provisioning adds)
         if len(rest) == 1 and method == "GET":
             summary = describe_object(obj, version)
@@ -320,7 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
         if rest[1:] == ["describe"] and method == "GET":
             return 200, describe_object(obj, version), 0
         if len(rest) != 2:
-            raise _not_found()
+            raise not_found()
         record_id = rest[1]
         if method == "GET":
             wanted = params.get("fields")
@@ -328,19 +338,19 @@ class _Handler(BaseHTTPRequestHandler):
                 [f.strip() for f in wanted.split(",")] if wanted else [f.name for f in obj.fields]
             )
             if not re.fullmatch(r"[A-Za-z0-9]{15,18}", record_id):
-                raise _not_found()
+                raise not_found()
             if not all(re.fullmatch(r"[A-Za-z0-9_.]+", n) for n in names):
-                raise _HttpError(400, "INVALID_FIELD", f"No such column '{wanted}'")
+                raise HttpError(400, "INVALID_FIELD", f"No such column '{wanted}'")
             # names and id are validated above, so this text is plain SOQL, not an injection
             soql = f"SELECT {', '.join(names)} FROM {obj.name} WHERE Id = '{record_id}'"  # noqa: S608
             result = self.org.queries.query(soql, version=version, include_deleted=False)
             if not result["records"]:
-                raise _not_found()
+                raise not_found()
             return 200, result["records"][0], 0
         if method == "PATCH":
             body = self._json_body()
             if not isinstance(body, dict):
-                raise _HttpError(400, "JSON_PARSER_ERROR", "Expected a JSON object")
+                raise HttpError(400, "JSON_PARSER_ERROR", "Expected a JSON object")
             self._record_write("PATCH", urlsplit(self.path).path, 1)
             results = self._update([(obj.name, record_id, body)], all_or_none=True)
             errors = results[0].get("errors") or []
@@ -348,18 +358,18 @@ class _Handler(BaseHTTPRequestHandler):
                 err = errors[0]
                 status = 404 if err["statusCode"] == "INVALID_CROSS_REFERENCE_KEY" else 400
                 if status == 404:
-                    raise _not_found()
-                raise _HttpError(status, err["statusCode"], err["message"], err["fields"])
+                    raise not_found()
+                raise HttpError(status, err["statusCode"], err["message"], err["fields"])
             return 204, None, 1
-        raise _HttpError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed.")
+        raise HttpError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed.")
 
     def _collection_update(self, path: str, version: str) -> tuple[int, Any, int]:
         body = self._json_body()
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-            raise _HttpError(400, "JSON_PARSER_ERROR", "Expected a JSON object with records")
+            raise HttpError(400, "JSON_PARSER_ERROR", "Expected a JSON object with records")
         records = body["records"]
         if len(records) > MAX_COLLECTION:
-            raise _HttpError(
+            raise HttpError(
                 400, "EXCEEDED_ID_LIMIT",
                 f"record limit reached. cannot submit more than {MAX_COLLECTION} records into "
                 "this call",
@@ -367,7 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
         work: list[tuple[str | None, Any, dict[str, Any]]] = []
         for rec in records:
             if not isinstance(rec, dict):
-                raise _HttpError(400, "JSON_PARSER_ERROR", "Each record must be a JSON object")
+                raise HttpError(400, "JSON_PARSER_ERROR", "Each record must be a JSON object")
             attrs = rec.get("attributes")
             sobject = attrs.get("type") if isinstance(attrs, dict) else None
             values = {k: v for k, v in rec.items() if k not in ("attributes", "id", "Id")}
@@ -405,7 +415,7 @@ class _Handler(BaseHTTPRequestHandler):
                             "FIELD_CUSTOM_VALIDATION_EXCEPTION", "Validation failed (sandbox fault)"
                         )
                 except JsonParserError as err:
-                    raise _HttpError(400, "JSON_PARSER_ERROR", str(err)) from None
+                    raise HttpError(400, "JSON_PARSER_ERROR", str(err)) from None
                 except RecordError as err:
                     results.append({"success": False, "errors": [err.as_json()]})
                     continue
