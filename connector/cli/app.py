@@ -591,6 +591,11 @@ def demo_command(
         raise typer.Exit(1)
 
 
+from connector.cli import insight_commands  # noqa: E402 - it imports this module's helpers
+
+insight_commands.register(app)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -14,9 +14,9 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path as FilePath
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from connector.mapping.lines import Path, index_lines, line_of
 from connector.mapping.schema import KEY_MARKER, Condition, Gate, MappingSpec, Rule
@@ -128,11 +128,14 @@ def _cross_checks(spec: MappingSpec) -> Iterator[tuple[Path, str]]:
             )
 
 
+M = TypeVar("M", bound=BaseModel)
+
 _TOML_POS = re.compile(r"\(at line (\d+), column \d+\)")
 
 
-def parse_mapping(source: str, file: str = "<mapping>") -> MappingSpec:
-    """Parse and validate mapping text; raise `MappingInvalid` with every problem found."""
+def parse_toml_model(source: str, file: str, model: type[M]) -> tuple[M, dict[Path, int]]:
+    """Parse TOML text into `model` and index its key lines; raise `MappingInvalid` with
+    every problem as `file:line: message` (any TOML file mqlsync reads, not only mappings)."""
     try:
         data: dict[str, Any] = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
@@ -142,10 +145,15 @@ def parse_mapping(source: str, file: str = "<mapping>") -> MappingSpec:
         raise MappingInvalid([Problem(file, line, f"TOML syntax error: {message}")]) from None
     lines = index_lines(source)
     try:
-        spec = MappingSpec.model_validate(data)
+        return model.model_validate(data), lines
     except ValidationError as exc:
         found = [Problem(file, line_of(lines, p), m) for p, m in _pydantic_problems(exc)]
         raise MappingInvalid(found) from None
+
+
+def parse_mapping(source: str, file: str = "<mapping>") -> MappingSpec:
+    """Parse and validate mapping text; raise `MappingInvalid` with every problem found."""
+    spec, lines = parse_toml_model(source, file, MappingSpec)
     problems = [Problem(file, line_of(lines, p), m) for p, m in _cross_checks(spec)]
     if problems:
         raise MappingInvalid(problems)
