@@ -30,10 +30,10 @@ import pytest
 
 from connector.core.scoring import compile_mapping
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
-from connector.crm.hubspot.tasks import REF
 from connector.crm.ratelimit import RateLimiter
 from connector.crm.salesforce.adapter import SalesforceAdapter
 from connector.crm.salesforce.client import SalesforceCalls
+from connector.crm.tasks import REF
 from connector.crm.values import format_instant, parse_instant
 from connector.mapping.loader import load_mapping, parse_mapping
 from connector.mapping.schema import MappingSpec

@@ -13,7 +13,7 @@ import pytest
 
 from connector.core.scoring import compile_mapping
 from connector.crm.hubspot import HubSpotAdapter
-from connector.crm.hubspot.tasks import REF
+from connector.crm.tasks import REF
 from connector.errors import RetriableError
 from connector.mapping.loader import parse_mapping
 from connector.pipeline.rescore import Rescore

@@ -14,14 +14,15 @@ tasks guide's create example uses it).
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from connector.crm.hubspot.activities import associated, read_objects
 from connector.crm.hubspot.client import HubSpotCalls
+from connector.crm.tasks import keys_in, task_lines
+from connector.crm.tasks import task_subject as subject_of
 
 TASK_TO_CONTACT = 204
 """HubSpot-defined association type id, task → contact."""
@@ -46,31 +47,15 @@ def _epoch_ms(at: datetime) -> str:
     return str(round(at.timestamp() * 1000))
 
 
-def _utc(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def task_subject(task: SlaTask) -> str:
     """E.g. "MQL SLA breached: first_touch — follow up now"."""
-    windows = ", ".join(task.breached) or "sla"
-    return f"MQL SLA breached: {windows} — follow up now"
+    return subject_of(task.breached)
 
 
 def task_body(task: SlaTask) -> str:
     """What was missed, since when, and why the lead scored; HTML, as HubSpot stores bodies."""
-    lines = [
-        f"SLA windows exceeded: {', '.join(task.breached) or 'unknown'}.",
-        f"Became an MQL: {_utc(task.mql_at)}.",
-    ]
-    if task.reasons:
-        lines.append(f"Top score reasons: {task.reasons}")
-    lines.append("Created by mqlsync." + (f" {REF}{task.key}" if task.key else ""))
+    lines = task_lines(task.breached, task.mql_at, task.reasons, task.key)
     return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
-
-
-REF = "Ref: mqlsync-sla-"
-"""Prefix of the breach key in a task body."""
-_REF = re.compile(re.escape(REF) + r"([0-9a-f]{16})")
 
 
 def tasks_present(calls: HubSpotCalls, tasks: Sequence[SlaTask]) -> set[str]:
@@ -82,8 +67,7 @@ def tasks_present(calls: HubSpotCalls, tasks: Sequence[SlaTask]) -> set[str]:
     linked = associated(calls, "tasks", [t.contact_id for t in tasks])
     task_ids = [tid for ids in linked.values() for tid in ids]
     bodies = read_objects(calls, "tasks", task_ids, ["hs_task_body"]) if task_ids else {}
-    found = {m for props in bodies.values() for m in _REF.findall(str(props.get("hs_task_body")))}
-    return found & wanted
+    return keys_in(props.get("hs_task_body") for props in bodies.values()) & wanted
 
 
 def task_input(task: SlaTask, now: datetime) -> dict[str, Any]:
