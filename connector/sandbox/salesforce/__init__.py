@@ -1,10 +1,13 @@
-"""Salesforce REST emulator (design §9): SOQL subset, sObject Collections, describe, limits.
+"""Salesforce REST emulator: SOQL subset, sObject Rows and Collections, describe, limits, sign-in.
 
 Modules: ``soql`` (parser), ``schema`` (objects, fields, describe), ``store`` (compact rows and
-write rules), ``engine`` (query execution and locators), ``populate`` (synthetic persons →
-records), ``tls`` (throwaway CA), ``server`` (HTTPS handler), ``sandbox`` (the context manager).
+write rules), ``engine`` (query execution and locators), ``saves`` (creates and updates),
+``login`` (SOAP and OAuth sign-in), ``routing`` (login hosts → sandbox in a requests session),
+``errors`` (REST error bodies), ``populate`` (synthetic persons → records), ``tls`` (throwaway
+CA), ``server`` (HTTPS handler), ``sandbox`` (the context manager).
 """
 
+from connector.sandbox.salesforce.login import ConnectedApp
 from connector.sandbox.salesforce.sandbox import SalesforceSandbox
 
-__all__ = ["SalesforceSandbox"]
+__all__ = ["ConnectedApp", "SalesforceSandbox"]

@@ -65,6 +65,13 @@ class FieldDef:
     relationship_name: str | None = None
     restricted: bool = False
     """A restricted picklist: values outside ``picklist`` are refused on write."""
+    create_only: bool = False
+    """Settable when the record is created but read-only after (``createable`` without
+    ``updateable`` in describe), e.g. Task ``TaskSubtype``."""
+
+    @property
+    def createable(self) -> bool:
+        return self.updateable or self.create_only
 
     @property
     def is_text(self) -> bool:
@@ -216,11 +223,13 @@ _task = ObjectDef("Task", "00T", (
     *_system(),
     _f("WhoId", "reference", 18, reference_to=("Contact", "Lead"), relationship_name="Who"),
     _f("Subject", "string", 255),
-    _f("TaskSubtype", "picklist", 40, ro=True,
+    _f("Description", "textarea", 32000, label="Comments"),
+    _f("TaskSubtype", "picklist", 40, ro=True, create_only=True,
        picklist=("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")),
     _f("Status", "picklist", 40,
        picklist=("Not Started", "In Progress", "Completed", "Waiting on someone else",
                  "Deferred")),
+    _f("Priority", "picklist", 40, picklist=("High", "Normal", "Low")),
     _f("IsClosed", "boolean", ro=True), _f("ActivityDate", "date"),
     _f("CompletedDateTime", "datetime", ro=True),
 ))  # fmt: skip
@@ -275,12 +284,13 @@ def _describe_field(f: FieldDef) -> dict[str, Any]:
         "digits": 9 if f.type == "int" else 0,
         "custom": f.custom,
         "updateable": f.updateable,
-        "createable": f.updateable,
+        "createable": f.createable,
         "nillable": f.type != "boolean" and f.name not in ("Id", "LastName", "Name"),
         "calculated": False,
         "filterable": f.type != "textarea",
         "sortable": f.type != "textarea",
-        "defaultedOnCreate": f.name in ("Id", "CreatedDate", "OwnerId", "Status"),
+        "defaultedOnCreate": f.name
+        in ("Id", "CreatedDate", "OwnerId", "Status", "Priority", "TaskSubtype"),
         "picklistValues": [
             {"active": True, "defaultValue": i == 0, "label": v, "validFor": None, "value": v}
             for i, v in enumerate(f.picklist)

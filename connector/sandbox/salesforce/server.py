@@ -6,11 +6,11 @@ REST API Developer Guide: error bodies ``[{"message", "errorCode", "fields"?}]``
 INVALID_SESSION_ID`` ("Session expired or invalid"); the daily pool reported on every response as
 ``Sforce-Limit-Info: api-usage=N/M`` and exhausted → ``403 REQUEST_LIMIT_EXCEEDED``
 ("TotalRequests Limit exceeded."); ``limits`` resource; ``sobjects`` describe; sObject Rows
-GET/PATCH (204); sObject Collections PATCH ``composite/sobjects`` (≤ 200 records, else 400
-``EXCEEDED_ID_LIMIT``; per-record SaveResults in request order, failed ones without ``id``;
-``allOrNone`` rolls back with ``ALL_OR_NONE_OPERATION_ROLLED_BACK``).  URIs longer than 16,384
-bytes get 414 like the real front end.  Sign-in (SOAP ``login()``, OAuth 2.0 token endpoint)
-answers on Salesforce's own paths, see :mod:`.login`.  Fault knobs (connection drops, 5xx,
+GET/PATCH (204) and create ``POST sobjects/<Type>`` (201 SaveResult); sObject Collections
+PATCH/POST ``composite/sobjects`` (≤ 200 records, else 400 ``EXCEEDED_ID_LIMIT``; per-record
+SaveResults in request order, see :mod:`.saves`).  URIs longer than 16,384 bytes get 414 like
+the real front end.  Sign-in (SOAP ``login()``, OAuth 2.0 token endpoint) answers on
+Salesforce's own paths, see :mod:`.login`.  Fault knobs (connection drops, 5xx,
 throttling, per-record ``UNABLE_TO_LOCK_ROW``) come from :mod:`connector.sandbox.faults`;
 throttling is answered as Salesforce does, ``403 REQUEST_LIMIT_EXCEEDED``
 ("ConcurrentPerOrgLongTxn Limit exceeded."), not 429.
@@ -35,6 +35,7 @@ from connector.sandbox.faults import Faults, PreRequestFault, RequestLog, apply_
 from connector.sandbox.salesforce.engine import MAX_BATCH, QueryService
 from connector.sandbox.salesforce.errors import HttpError, Raw, not_found
 from connector.sandbox.salesforce.login import SignIn
+from connector.sandbox.salesforce.saves import Work, save_records
 from connector.sandbox.salesforce.schema import (
     OBJECTS_LOWER,
     custom_field,
@@ -43,7 +44,7 @@ from connector.sandbox.salesforce.schema import (
     make_id,
 )
 from connector.sandbox.salesforce.soql import SoqlError
-from connector.sandbox.salesforce.store import JsonParserError, RecordError, SalesforceStore
+from connector.sandbox.salesforce.store import SalesforceStore
 
 __all__ = ["API_VERSIONS", "MAX_COLLECTION", "MAX_URI", "OrgState", "WriteCall", "make_server"]
 
@@ -234,8 +235,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, self._query(head == "queryAll", parts[1:], params, version), 0
         if head == "sobjects":
             return self._sobjects(method, parts[1:], params, version)
-        if parts == ["composite", "sobjects"] and method == "PATCH":
-            return self._collection_update(path, version)
+        if parts == ["composite", "sobjects"] and method in ("PATCH", "POST"):
+            return self._collection(method, path)
         if parts == ["tooling", "sobjects", "CustomField"] and method == "POST":
             return self._create_custom_field()
         raise not_found()
@@ -323,6 +324,8 @@ class _Handler(BaseHTTPRequestHandler):
         if static is None:
             raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
         obj = self.org.store.tables[static.name].obj  # this org's fields (provisioning adds)
+        if len(rest) == 1 and method == "POST":
+            return self._save_one(obj.name, None)
         if len(rest) == 1 and method == "GET":
             summary = describe_object(obj, version)
             summary.pop("fields")
@@ -348,22 +351,30 @@ class _Handler(BaseHTTPRequestHandler):
                 raise not_found()
             return 200, result["records"][0], 0
         if method == "PATCH":
-            body = self._json_body()
-            if not isinstance(body, dict):
-                raise HttpError(400, "JSON_PARSER_ERROR", "Expected a JSON object")
-            self._record_write("PATCH", urlsplit(self.path).path, 1)
-            results = self._update([(obj.name, record_id, body)], all_or_none=True)
-            errors = results[0].get("errors") or []
-            if errors:
-                err = errors[0]
-                status = 404 if err["statusCode"] == "INVALID_CROSS_REFERENCE_KEY" else 400
-                if status == 404:
-                    raise not_found()
-                raise HttpError(status, err["statusCode"], err["message"], err["fields"])
-            return 204, None, 1
+            return self._save_one(obj.name, record_id)
         raise HttpError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed.")
 
-    def _collection_update(self, path: str, version: str) -> tuple[int, Any, int]:
+    def _save_one(self, sobject: str, record_id: str | None) -> tuple[int, Any, int]:
+        """sObject Rows: create (``POST``, 201 with a SaveResult) when ``record_id`` is None,
+        else update (``PATCH``, 204); a failed save is a 400 error body, an unknown id 404."""
+        body = self._json_body()
+        if not isinstance(body, dict):
+            raise HttpError(400, "JSON_PARSER_ERROR", "Expected a JSON object")
+        create = record_id is None
+        self._record_write("POST" if create else "PATCH", urlsplit(self.path).path, 1)
+        values = {k: v for k, v in body.items() if k != "attributes"}
+        if create:  # an Id in a create body is refused, as a collection's would be
+            record_id = values.pop("Id", values.pop("id", None))
+        result = self._save([(sobject, record_id, values)], create=create, all_or_none=True)[0]
+        if result["errors"]:
+            err = result["errors"][0]
+            if err["statusCode"] == "INVALID_CROSS_REFERENCE_KEY" and not create:
+                raise not_found()
+            raise HttpError(400, err["statusCode"], err["message"], err["fields"])
+        return (201, result, 1) if create else (204, None, 1)
+
+    def _collection(self, method: str, path: str) -> tuple[int, Any, int]:
+        """sObject Collections: ``POST`` creates, ``PATCH`` updates, ≤ 200 records."""
         body = self._json_body()
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
             raise HttpError(400, "JSON_PARSER_ERROR", "Expected a JSON object with records")
@@ -374,7 +385,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"record limit reached. cannot submit more than {MAX_COLLECTION} records into "
                 "this call",
             )  # fmt: skip
-        work: list[tuple[str | None, Any, dict[str, Any]]] = []
+        work: list[Work] = []
         for rec in records:
             if not isinstance(rec, dict):
                 raise HttpError(400, "JSON_PARSER_ERROR", "Each record must be a JSON object")
@@ -383,57 +394,22 @@ class _Handler(BaseHTTPRequestHandler):
             values = {k: v for k, v in rec.items() if k not in ("attributes", "id", "Id")}
             work.append((sobject if isinstance(sobject, str) else None,
                          rec.get("id", rec.get("Id")), values))  # fmt: skip
-        self._record_write("PATCH", path, len(records))
-        return 200, self._update(work, all_or_none=bool(body.get("allOrNone", False))), len(records)
+        self._record_write(method, path, len(records))
+        all_or_none = bool(body.get("allOrNone", False))
+        results = self._save(work, create=method == "POST", all_or_none=all_or_none)
+        return 200, results, len(records)
 
     def _record_write(self, method: str, path: str, n: int) -> None:
         call = WriteCall(method, path, self.headers.get("Sforce-Auto-Assign"), n)
         with self.org.lock:
             self.org.writes.append(call)
 
-    def _update(
-        self, work: list[tuple[str | None, Any, dict[str, Any]]], *, all_or_none: bool
-    ) -> list[dict[str, Any]]:
-        """Validate every record, then apply (all, or only the valid ones)."""
-        store, faults = self.org.store, self.org.faults
+    def _save(self, work: list[Work], *, create: bool, all_or_none: bool) -> list[dict[str, Any]]:
         auto_assign = (self.headers.get("Sforce-Auto-Assign") or "").strip().upper() != "FALSE"
-        results: list[dict[str, Any]] = []
-        ready: list[tuple[int, Any]] = []
-        with store.lock:
-            for n, (sobject, record_id, values) in enumerate(work):
-                try:
-                    if sobject is None:
-                        raise RecordError("INVALID_TYPE", "Must send a concrete entity type.")
-                    checked = store.check_update(sobject, record_id, values)
-                    if faults.lock_row():
-                        raise RecordError(
-                            "UNABLE_TO_LOCK_ROW",
-                            "unable to obtain exclusive access to this record or 1 records",
-                        )
-                    if faults.fail_input():
-                        raise RecordError(
-                            "FIELD_CUSTOM_VALIDATION_EXCEPTION", "Validation failed (sandbox fault)"
-                        )
-                except JsonParserError as err:
-                    raise HttpError(400, "JSON_PARSER_ERROR", str(err)) from None
-                except RecordError as err:
-                    results.append({"success": False, "errors": [err.as_json()]})
-                    continue
-                table, row = checked[0], checked[0].rows[checked[1]]
-                results.append({"id": row[table.col["id"]], "success": True, "errors": []})
-                ready.append((n, checked))
-            if all_or_none and len(ready) < len(work):
-                rolled = RecordError(
-                    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                    "Record rolled back because not all records were valid and the request "
-                    "was using AllOrNone header",
-                ).as_json()
-                for n, _ in ready:
-                    results[n] = {"id": results[n]["id"], "success": False, "errors": [rolled]}
-                return results
-            for _, (table, i, updates) in ready:
-                store.apply_update(table, i, updates, auto_assign=auto_assign)
-        return results
+        return save_records(
+            self.org.store, self.org.faults, work,
+            create=create, all_or_none=all_or_none, auto_assign=auto_assign,
+        )  # fmt: skip
 
 
 def _query_text(query: str) -> str:

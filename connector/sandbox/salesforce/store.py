@@ -11,7 +11,13 @@ unknown well-formed id → ``INVALID_CROSS_REFERENCE_KEY``; malformed id → ``M
 deleted → ``ENTITY_IS_DELETED``; converted lead → ``CANNOT_UPDATE_CONVERTED_LEAD``; text too
 long → ``STRING_TOO_LONG``; bad restricted-picklist value →
 ``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST``; an undeserialisable value fails the whole request
-(``JSON_PARSER_ERROR``) as the real JSON deserializer does.
+(``JSON_PARSER_ERROR``) as the real JSON deserializer does.  Creates (*Create a Record*) add:
+an ``Id`` in the body → ``INVALID_FIELD`` ("cannot specify Id in an insert call"); a required
+field absent → ``REQUIRED_FIELD_MISSING`` ("Required fields are missing: [LastName]"); a lookup
+to an id of the wrong object → ``FIELD_INTEGRITY_EXCEPTION``, to a missing record →
+``INVALID_CROSS_REFERENCE_KEY``; defaults as in a new org (owner = the API user, Lead Status
+"Open - Not Contacted", Task Status "Not Started", Priority "Normal", TaskSubtype "Task";
+a Task created Completed is closed with ``CompletedDateTime`` now).
 """
 
 from __future__ import annotations
@@ -36,10 +42,28 @@ from connector.sandbox.salesforce.schema import (
 )
 from connector.sandbox.salesforce.soql import parse_iso_datetime
 
-__all__ = ["Clock", "JsonParserError", "RecordError", "SalesforceStore", "Table", "ms_to_sf"]
+__all__ = [
+    "Checked",
+    "Clock",
+    "JsonParserError",
+    "RecordError",
+    "SalesforceStore",
+    "Table",
+    "ms_to_sf",
+]
 
 ASSIGNMENT_QUEUE_ID = make_id("00G", 1)  # owner set when Lead assignment rules re-run
 _ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
+_REQUIRED = {"Lead": ("LastName", "Company"), "Contact": ("LastName",), "Account": ("Name",),
+             "Campaign": ("Name",)}  # fmt: skip
+_CREATE_DEFAULTS = {
+    "Lead": {"Status": "Open - Not Contacted"},
+    "Task": {"Status": "Not Started", "Priority": "Normal", "TaskSubtype": "Task"},
+}
+_OWNER_PREFIXES = ("005", "00G")  # User, Group (queue)
+
+Checked = tuple["Table", int | None, dict[int, Any]]
+"""A validated write: table, row number (None for a create) and column → stored value."""
 
 
 def ms_to_sf(ms: int) -> str:
@@ -151,6 +175,12 @@ class Table:
 
     def invalidate(self, col: int) -> None:
         self._indexes.pop(col, None)
+
+    def append(self, row: list[Any]) -> None:
+        """Add a created record (every lookup index is rebuilt on its next use)."""
+        self.by_id[row[self.col["id"]]] = len(self.rows)
+        self.rows.append(row)
+        self._indexes.clear()
 
 
 class SalesforceStore:
@@ -285,6 +315,29 @@ class SalesforceStore:
             raise RecordError(
                 "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", ["Id"]
             )
+        return table, i, self._check_values(table, values, creating=False)
+
+    def check_create(self, sobject: str | None, record_id: Any, values: dict[str, Any]) -> Checked:
+        """Validate one create; return (table, None, column → stored value) or raise."""
+        if record_id is not None:
+            raise RecordError("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
+        table = self.tables.get(sobject or "")
+        if table is None:
+            raise RecordError("INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
+        updates = self._check_values(table, values, creating=True)
+        given = {table.columns[c] for c, v in updates.items() if v not in (None, "")}
+        missing = [n for n in _REQUIRED.get(table.obj.name, ()) if n not in given]
+        if missing:
+            raise RecordError(
+                "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
+                missing,
+            )  # fmt: skip
+        return table, None, updates
+
+    def _check_values(
+        self, table: Table, values: dict[str, Any], *, creating: bool
+    ) -> dict[int, Any]:
+        sobject = table.obj.name
         unknown = [k for k in values if table.obj.field(k) is None]
         if unknown:
             raise RecordError(
@@ -292,7 +345,11 @@ class SalesforceStore:
                 unknown,
             )  # fmt: skip
         defs = [table.obj.field(k) for k in values]
-        readonly = [f.name for f in defs if f is not None and not f.updateable]
+        readonly = [
+            f.name
+            for f in defs
+            if f is not None and not (f.createable if creating else f.updateable)
+        ]
         if readonly:
             raise RecordError(
                 "INVALID_FIELD_FOR_INSERT_UPDATE",
@@ -305,9 +362,63 @@ class SalesforceStore:
         for f, raw in zip(defs, values.values(), strict=True):
             assert f is not None
             v = _coerce(f, raw)
-            _validate(table.obj.name, f, v)
+            _validate(sobject, f, v)
+            if creating and f.type == "reference" and v is not None:
+                self._check_lookup(f, v)
             updates[table.col[f.name.lower()]] = v
-        return table, i, updates
+        return updates
+
+    def _check_lookup(self, f: FieldDef, value: str) -> None:
+        """A lookup must name a record of one of the field's target types."""
+        bad_type = RecordError(
+            "FIELD_INTEGRITY_EXCEPTION", f"{f.label}: id value of incorrect type: {value}",
+            [f.name],
+        )  # fmt: skip
+        if not _ID_RE.match(value):
+            raise RecordError("MALFORMED_ID", f"{f.label}: id value of incorrect type: {value}",
+                              [f.name])  # fmt: skip
+        if f.name == "OwnerId":
+            if not value.startswith(_OWNER_PREFIXES):
+                raise bad_type
+            return
+        target = KEY_PREFIXES.get(value[:3])
+        if target not in f.reference_to:
+            raise bad_type
+        table = self.tables[target]
+        i = table.by_id.get(_norm_id(value))
+        if i is None:
+            raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
+                              [f.name])  # fmt: skip
+        if table.rows[i][table.col["isdeleted"]]:
+            raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [f.name])
+
+    def insert(self, table: Table, values: dict[int, Any], *, auto_assign: bool) -> str:
+        """Create a validated record with the org's defaults; return its id.  Leads run
+        assignment unless ``Sforce-Auto-Assign: FALSE``."""
+        obj, col = table.obj, table.col
+        now = self.clock.now_ms()
+        row: list[Any] = [False if f.type == "boolean" else None for f in obj.fields]
+        for name, value in _CREATE_DEFAULTS.get(obj.name, {}).items():
+            row[col[name.lower()]] = value
+        if "ownerid" in col:
+            row[col["ownerid"]] = _OWNER
+        for c, value in values.items():
+            row[c] = value
+        new_id = self.next_id(obj.name)
+        row[col["id"]] = new_id
+        for name in ("createddate", "lastmodifieddate", "systemmodstamp"):
+            row[col[name]] = now
+        if "name" in col and "lastname" in col:
+            first, last = row[col["firstname"]], row[col["lastname"]]
+            row[col["name"]] = " ".join(p for p in (first, last) if p)
+        if obj.name == "Task" and row[col["status"]] == "Completed":
+            row[col["isclosed"]] = True
+            row[col["completeddatetime"]] = now
+        if obj.name == "Lead" and auto_assign:
+            row[col["ownerid"]] = ASSIGNMENT_QUEUE_ID
+            self.assignment_runs += 1
+        table.append(row)
+        return new_id
 
     def apply_update(
         self, table: Table, i: int, updates: dict[int, Any], *, auto_assign: bool
