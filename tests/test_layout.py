@@ -49,7 +49,7 @@ def test_the_core_is_pure():
         ("connector.state", "connector.crm,connector.pipeline,connector.ops,connector.cli"),
         ("connector.pipeline.sync,connector.pipeline.rescore,connector.pipeline.undo",
          "connector.ops,connector.cli"),
-        ("connector.insight.backtest,connector.insight.importcsv,connector.insight.text",
+        ("connector.insight.backtest,connector.insight.importcsv,connector.insight.pages",
          "connector.crm,connector.pipeline,connector.ops,connector.cli,connector.sandbox"),
     ],
 )  # fmt: skip

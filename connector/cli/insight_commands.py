@@ -15,6 +15,7 @@ from typing import Annotated, TextIO
 import typer
 
 from connector.cli.app import (
+    ConfigOption,
     MappingOption,
     NowOption,
     fail,
@@ -22,6 +23,7 @@ from connector.cli.app import (
     open_input,
     scored_input,
 )
+from connector.config import load_settings
 from connector.core.records import BadLine, write_jsonl
 from connector.insight.backtest import run_backtest, scored_rows
 from connector.insight.csvfile import CsvInvalid
@@ -29,6 +31,7 @@ from connector.insight.importcsv import Converted, Won, convert_rows, load_spec,
 from connector.insight.outcomes import Outcome, read_outcomes
 from connector.insight.text import render_backtest
 from connector.mapping.loader import mapping_version
+from connector.state import StateStore
 
 _CAPACITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(?:month|mo|m))?\s*$")
 OUTCOME_COLUMNS = ["id", "converted", "converted_at", "source"]
@@ -80,6 +83,9 @@ def backtest_command(
         typer.Option("--capacity", help="Sales capacity, e.g. 200/month: its threshold."),
     ] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML page.")
+    ] = None,
 ) -> None:
     """Score records and compare with real outcomes: ROC AUC, conversion by grade and score
     band, precision/recall of the MQL rule, each rule's lift, MQL→conversion by source.
@@ -104,6 +110,10 @@ def backtest_command(
             typer.echo(json.dumps(result.summary))
         else:
             typer.echo(render_backtest(result.summary))
+        if html is not None:
+            from connector.insight.pages import backtest_page  # matplotlib: only when drawing
+
+            html.write_text(backtest_page(result), encoding="utf-8")
     if skipped:
         typer.echo(f"{skipped} outcome row(s) in {outcomes} were skipped (see above)", err=True)
         raise typer.Exit(1)
@@ -189,7 +199,26 @@ def import_csv_command(
         raise typer.Exit(1)
 
 
+def report_command(
+    html: Annotated[Path, typer.Option("--html", help="Write the report to this file.")],
+    config: ConfigOption = None,
+) -> None:
+    """Write a self-contained HTML report from the state store: MQLs over time, MQL→SQL by
+    source, time to MQL, accepted / rejected / recycled, SLA breaches, score distribution
+    by grade, the model version. Charts are inline SVG: no server, no network."""
+    from connector.insight.pages import report_page  # matplotlib: only when drawing
+    from connector.insight.report import gather
+
+    with handled():
+        settings = load_settings(config)
+        with StateStore.open(settings.state.url) as store:
+            data = gather(store, settings.crm.kind)
+    html.write_text(report_page(data), encoding="utf-8")
+    typer.echo(f"report: {html} ({data.snapshots} records, {len(data.runs)} runs)")
+
+
 def register(app: typer.Typer) -> None:
     """Add the insight commands to the main CLI."""
     app.command("backtest")(backtest_command)
     app.command("import-csv")(import_csv_command)
+    app.command("report")(report_command)
