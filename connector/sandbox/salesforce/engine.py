@@ -35,7 +35,7 @@ from connector.sandbox.salesforce.soql import (
 )
 from connector.sandbox.salesforce.store import SalesforceStore, Table, ms_to_sf, to_ms
 
-__all__ = ["MAX_BATCH", "QueryService"]
+__all__ = ["MAX_BATCH", "Extract", "QueryService"]
 
 MAX_BATCH = 2000
 MIN_BATCH = 200
@@ -249,6 +249,16 @@ def _render_value(f: FieldDef, v: Any) -> Any:
     return v
 
 
+@dataclass(frozen=True, slots=True)
+class Extract:
+    """Every row a query selects, with flat columns (``Who.Name`` style headers): what Bulk
+    API 2.0 writes as CSV.  Read ``table.rows`` under the store lock."""
+
+    table: Table
+    rows: list[int]
+    columns: list[tuple[str, Getter, FieldDef]]
+
+
 @dataclass(slots=True)
 class _Cursor:
     table: Table
@@ -270,23 +280,22 @@ class QueryService:
         self, soql: str, *, version: str, include_deleted: bool = False, batch: int = MAX_BATCH
     ) -> dict[str, Any]:
         q = parse(soql)
-        obj = OBJECTS_LOWER.get(q.sobject.lower())
-        if obj is None:
-            raise SoqlError(
-                "INVALID_TYPE",
-                f"sObject type '{q.sobject}' is not supported. If you are attempting to use a "
-                "custom object, be sure to append the '__c' after the entity name. Please "
-                "reference your WSDL or the describe call for the appropriate names.",
-                q.sobject_pos,
-            )
         with self.store.lock:
-            table = self.store.tables[obj.name]
+            table = self._table(q)
             rows = self._select(q, table, include_deleted)
             if isinstance(q.select[0], Count):
                 return self._count(q.select[0], table, rows)
             render = self._renderer(q, table, table.obj, version)
         batch = max(MIN_BATCH, min(MAX_BATCH, batch))
         return self._page(_Cursor(table, rows, render, batch), 0, version)
+
+    def extract(self, q: Query, *, include_deleted: bool = False) -> Extract:
+        """All rows of a parsed (non-aggregate) query, unpaged."""
+        with self.store.lock:
+            table = self._table(q)
+            rows = self._select(q, table, include_deleted)
+            columns = [(key, b.getter, b.field) for key, b in self._columns(q, table)]
+        return Extract(table, rows, columns)
 
     def more(self, locator: str, *, version: str) -> dict[str, Any]:
         key, _, offset = locator.rpartition("-")
@@ -297,6 +306,32 @@ class QueryService:
         return self._page(cursor, int(offset), version, key)
 
     # -- internals -------------------------------------------------------------------------
+    def _table(self, q: Query) -> Table:
+        obj = OBJECTS_LOWER.get(q.sobject.lower())
+        if obj is None:
+            raise SoqlError(
+                "INVALID_TYPE",
+                f"sObject type '{q.sobject}' is not supported. If you are attempting to use a "
+                "custom object, be sure to append the '__c' after the entity name. Please "
+                "reference your WSDL or the describe call for the appropriate names.",
+                q.sobject_pos,
+            )
+        return self.store.tables[obj.name]
+
+    def _columns(self, q: Query, table: Table) -> list[tuple[str, _Bound]]:
+        """Bind the SELECT list: (``Field`` or ``Relationship.Field``, binding) in order."""
+        out: list[tuple[str, _Bound]] = []
+        seen: set[str] = set()
+        for ref in q.select:
+            assert isinstance(ref, FieldRef)
+            b = _bind(self.store, table, ref)
+            key = f"{b.rel}.{b.field.name}" if b.rel else b.field.name
+            if key.lower() in seen:
+                raise SoqlError("MALFORMED_QUERY", f"duplicate field selected: {key}", ref.pos)
+            seen.add(key.lower())
+            out.append((key, b))
+        return out
+
     def _select(self, q: Query, table: Table, include_deleted: bool) -> list[int]:
         pred = _compile(self.store, table, q.where) if q.where is not None else None
         cand = _candidates(table, q.where)
@@ -340,15 +375,8 @@ class QueryService:
         plan: list[
             tuple[str, Any]
         ] = []  # ("f", (name, col, def)) | ("r", (rel, fk, target, [...]))
-        seen: set[str] = set()
         rels: dict[str, list[tuple[str, int, FieldDef]]] = {}
-        for ref in q.select:
-            assert isinstance(ref, FieldRef)
-            b = _bind(self.store, table, ref)
-            key = f"{b.rel}.{b.field.name}" if b.rel else b.field.name
-            if key.lower() in seen:
-                raise SoqlError("MALFORMED_QUERY", f"duplicate field selected: {key}", ref.pos)
-            seen.add(key.lower())
+        for _, b in self._columns(q, table):
             if b.rel is None:
                 plan.append(("f", (b.field.name, b.col, b.field)))
             else:

@@ -34,6 +34,7 @@ import requests
 from simple_salesforce.api import Salesforce
 
 from connector.sandbox.faults import Faults, RequestLog
+from connector.sandbox.salesforce.bulk import QueryJobs
 from connector.sandbox.salesforce.login import (
     DEFAULT_APP,
     DEFAULT_PASSWORD,
@@ -166,6 +167,12 @@ class SalesforceSandbox:
     @tooling_allowed.setter
     def tooling_allowed(self, allowed: bool) -> None:
         self.org.tooling_allowed = allowed
+
+    @property
+    def bulk(self) -> QueryJobs:
+        """Bulk API 2.0 query jobs; ``sb.bulk.in_progress_polls = n`` makes each new job
+        answer ``InProgress`` to its first n status polls."""
+        return self.org.bulk
 
     @property
     def api_used(self) -> int:

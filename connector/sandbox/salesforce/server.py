@@ -10,7 +10,8 @@ GET/PATCH (204) and create ``POST sobjects/<Type>`` (201 SaveResult); sObject Co
 PATCH/POST ``composite/sobjects`` (≤ 200 records, else 400 ``EXCEEDED_ID_LIMIT``; per-record
 SaveResults in request order, see :mod:`.saves`).  URIs longer than 16,384 bytes get 414 like
 the real front end.  Sign-in (SOAP ``login()``, OAuth 2.0 token endpoint) answers on
-Salesforce's own paths, see :mod:`.login`.  Fault knobs (connection drops, 5xx,
+Salesforce's own paths, see :mod:`.login`; Bulk API 2.0 query jobs (``jobs/query``) are in
+:mod:`.bulk`.  Fault knobs (connection drops, 5xx,
 throttling, per-record ``UNABLE_TO_LOCK_ROW``) come from :mod:`connector.sandbox.faults`;
 throttling is answered as Salesforce does, ``403 REQUEST_LIMIT_EXCEEDED``
 ("ConcurrentPerOrgLongTxn Limit exceeded."), not 429.
@@ -32,6 +33,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from connector.sandbox.faults import Faults, PreRequestFault, RequestLog, apply_pre_request
+from connector.sandbox.salesforce.bulk import DAILY_QUERY_JOBS, QueryJobs
+from connector.sandbox.salesforce.composite import CompositeError, run_composite
 from connector.sandbox.salesforce.engine import MAX_BATCH, QueryService
 from connector.sandbox.salesforce.errors import HttpError, Raw, not_found
 from connector.sandbox.salesforce.login import SignIn
@@ -81,6 +84,7 @@ class OrgState:
     request_log: RequestLog
     auth: SignIn
     queries: QueryService = field(init=False)
+    bulk: QueryJobs = field(init=False)
     used: int = 0
     tooling_allowed: bool = True
     """False: the session's user lacks Customize Application, so Tooling API metadata
@@ -91,12 +95,17 @@ class OrgState:
 
     def __post_init__(self) -> None:
         self.queries = QueryService(self.store)
+        self.bulk = QueryJobs(self.queries, self.store.clock, make_id("005", 1))
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "mqlsync-sf-sandbox"
     org: OrgState  # set on the subclass made by make_server
+    _sub: tuple[Any, dict[str, str]] | None = None
+    """Body and headers of the composite subrequest being run (None: a plain request)."""
+    _counted = False
+    """This request already used one call of the daily pool (a composite counts once)."""
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log is the record of calls."""
@@ -118,6 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
         org = self.org
         url = urlsplit(self.path)
         inputs = 0
+        self._sub, self._counted = None, False
         try:
             fault = apply_pre_request(org.faults)
             if fault is PreRequestFault.DROP:
@@ -169,7 +179,17 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def _header(self, name: str) -> str | None:
+        """A request header, the composite subrequest's own ``httpHeaders`` first."""
+        if self._sub is not None:
+            for key, value in self._sub[1].items():
+                if key.lower() == name.lower():
+                    return value
+        return self.headers.get(name)
+
     def _json_body(self) -> Any:
+        if self._sub is not None:
+            return self._sub[0]
         raw = self._raw_body()
         try:
             return json.loads(raw or b"null")
@@ -191,10 +211,13 @@ class _Handler(BaseHTTPRequestHandler):
             raise HttpError(
                 403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."
             )
+        if self._counted:
+            return
         with org.lock:
             if org.used >= org.daily_limit:
                 raise HttpError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
             org.used += 1
+        self._counted = True
 
     # -- routes ----------------------------------------------------------------------------
     def _route(
@@ -227,7 +250,10 @@ class _Handler(BaseHTTPRequestHandler):
                 200,
                 {
                     "DailyApiRequests": {"Max": self.org.daily_limit, "Remaining": remaining},
-                    "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                    "DailyBulkV2QueryJobs": {
+                        "Max": DAILY_QUERY_JOBS,
+                        "Remaining": self.org.bulk.remaining,
+                    },
                 },
                 0,
             )
@@ -235,11 +261,47 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, self._query(head == "queryAll", parts[1:], params, version), 0
         if head == "sobjects":
             return self._sobjects(method, parts[1:], params, version)
+        if parts[:2] == ["jobs", "query"]:  # Bulk API 2.0, see .bulk
+            status, body = self.org.bulk.handle(method, parts[2:], params, version, self._json_body)
+            return status, body, 0
         if parts == ["composite", "sobjects"] and method in ("PATCH", "POST"):
             return self._collection(method, path)
+        if parts == ["composite"] and method == "POST" and self._sub is None:
+            return self._composite()
         if parts == ["tooling", "sobjects", "CustomField"] and method == "POST":
             return self._create_custom_field()
         raise not_found()
+
+    def _composite(self) -> tuple[int, Any, int]:
+        """``POST composite``: subrequests through these same routes, one daily-pool call.
+
+        A subrequest's error is its own answer (``allOrNone`` false); the composite's
+        headers (``Sforce-Auto-Assign`` …) apply to each subrequest unless it sets its own.
+        """
+        body = self._json_body()
+        inputs = 0
+
+        def route(
+            method: str, path: str, query: str, sub_body: Any, headers: dict[str, str]
+        ) -> tuple[int, Any]:
+            nonlocal inputs
+            self._sub = (sub_body, headers)
+            try:
+                status, out, n = self._route(method, path, query, None)
+            except HttpError as err:
+                return err.status, err.body()
+            except SoqlError as err:
+                return 400, [{"message": err.render(_query_text(query)), "errorCode": err.code}]
+            finally:
+                self._sub = None
+            inputs += n
+            return status, out
+
+        try:
+            answer = run_composite(body, route)
+        except CompositeError as err:
+            raise HttpError(400, err.code, err.message) from None
+        return 200, answer, inputs
 
     def _sign_in(self, path: str) -> tuple[int, Any, int] | None:
         """SOAP ``login()`` and the OAuth 2.0 token endpoint (see :mod:`.login`); None when
@@ -308,7 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
         if soql is None:
             raise HttpError(400, "MALFORMED_QUERY", "A query string has to be specified")
         batch = MAX_BATCH
-        options = self.headers.get("Sforce-Query-Options") or ""
+        options = self._header("Sforce-Query-Options") or ""
         if (bm := _BATCH.search(options)) is not None:
             batch = int(bm.group(1))
         return queries.query(soql, version=version, include_deleted=include_deleted, batch=batch)
@@ -400,12 +462,12 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, results, len(records)
 
     def _record_write(self, method: str, path: str, n: int) -> None:
-        call = WriteCall(method, path, self.headers.get("Sforce-Auto-Assign"), n)
+        call = WriteCall(method, path, self._header("Sforce-Auto-Assign"), n)
         with self.org.lock:
             self.org.writes.append(call)
 
     def _save(self, work: list[Work], *, create: bool, all_or_none: bool) -> list[dict[str, Any]]:
-        auto_assign = (self.headers.get("Sforce-Auto-Assign") or "").strip().upper() != "FALSE"
+        auto_assign = (self._header("Sforce-Auto-Assign") or "").strip().upper() != "FALSE"
         return save_records(
             self.org.store, self.org.faults, work,
             create=create, all_or_none=all_or_none, auto_assign=auto_assign,
