@@ -22,8 +22,9 @@ NO_SOURCE = "(none)"
 NO_GRADE = "none"
 
 
-def _created_at(record: LeadRecord) -> datetime | None:
-    value = record.properties.get("created_at")
+def created_at(properties: Mapping[str, Any]) -> datetime | None:
+    """A record's creation time, or None when it has none or it is not a usable time."""
+    value = properties.get("created_at")
     if value is None:
         return None
     try:
@@ -59,7 +60,7 @@ def scored_rows(
                 gated=bool(result.gates),
                 fired=frozenset(r.rule for r in result.reasons),
                 source=str(source),
-                created_at=_created_at(record),
+                created_at=created_at(record.properties),
                 converted=outcome.converted,
             )
         )

@@ -16,6 +16,13 @@ def _rates(groups: dict[str, dict[str, Any]]) -> list[list[object]]:
     return [[k, v["n"], v["converted"], pct(v["rate"])] for k, v in groups.items()]
 
 
+def _rate_chart(title: str, groups: dict[str, dict[str, Any]], overall: float | None) -> str:
+    """Conversion per group, with the overall rate as the dashed reference line."""
+    rates = [g["rate"] or 0.0 for g in groups.values()]
+    return charts.bars(title, list(groups), rates, percent=True, reference=overall,
+                       ylabel="converted")  # fmt: skip
+
+
 def backtest_page(result: Backtest) -> str:
     """A backtest as one self-contained page."""
     s = result.summary
@@ -42,27 +49,13 @@ def backtest_page(result: Backtest) -> str:
             headline
             + grid(
                 charts.roc(result.roc, s["auc"]),
-                charts.bars(
-                    "Conversion by grade",
-                    list(grades),
-                    [g["rate"] or 0.0 for g in grades.values()],
-                    percent=True,
-                    reference=overall,
-                    ylabel="converted",
-                ),
+                _rate_chart("Conversion by grade", grades, overall),
             ),
         ),
         Section(
             "Conversion by score band",
             grid(
-                charts.bars(
-                    "Conversion by band of the total score",
-                    list(bands),
-                    [b["rate"] or 0.0 for b in bands.values()],
-                    percent=True,
-                    reference=overall,
-                    ylabel="converted",
-                ),
+                _rate_chart("Conversion by band of the total score", bands, overall),
                 table(["band", "records", "converted", "rate"], _rates(bands)),
             ),
         ),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
 
-from connector.core.records import RecordError, parse_time
+from connector.insight.backtest import created_at
 from connector.state import Run, Snapshot, StateStore
 
 PAST_MQL = frozenset({"sal", "sql", "opportunity", "customer"})
@@ -52,16 +52,6 @@ class ReportData:
         return next((r.mapping_version for r in self.runs if r.mapping_version), None)
 
 
-def _created(snapshot: Snapshot) -> datetime | None:
-    value = (snapshot.record.get("properties") or {}).get("created_at")
-    if value is None:
-        return None
-    try:
-        return parse_time(value, "created_at")
-    except RecordError:
-        return None
-
-
 def period_key(at: datetime, period: str) -> str:
     """`2026-W44` for weeks (ISO), `2026-10` for months."""
     if period == "month":
@@ -83,7 +73,7 @@ def _count(data: ReportData, s: Snapshot, mql_times: list[datetime]) -> None:
         counts = data.by_source[str(source)]
         counts[0] += 1
         counts[1] += stage in PAST_SQL
-        created = _created(s)
+        created = created_at(s.record.get("properties") or {})
         if created is not None and s.mql_at >= created:
             data.days_to_mql.append((s.mql_at - created).total_seconds() / 86_400)
     data.accepted += stage in PAST_MQL
