@@ -248,3 +248,12 @@ def test_sign_in_does_not_use_the_daily_pool(sb):
         session=sb.session(),
     )
     assert sb.api_used == used
+
+
+def test_the_fixed_session_can_be_expired_too():
+    with SalesforceSandbox(contacts=1) as plain:
+        sf = plain.client()
+        assert sf.query("SELECT COUNT() FROM Lead")["totalSize"] >= 0
+        assert plain.expire_sessions(fixed=True) == 1
+        with pytest.raises(SalesforceExpiredSession):
+            sf.query("SELECT COUNT() FROM Lead")

@@ -28,7 +28,7 @@ Followed:
 
 Sign-in requests do not use the daily API pool.  Every successful sign-in issues a new session
 id; :meth:`SignIn.expire` ends them all (the fixed session id given to the sandbox stays
-valid), so a client's re-login path can be exercised.
+valid unless asked), so a client's re-login path can be exercised.
 """
 
 from __future__ import annotations
@@ -119,6 +119,7 @@ class SignIn:
         app: ConnectedApp,
     ) -> None:
         self.fixed_session = fixed_session
+        self.fixed_valid = True
         self.users = {
             name: _User(make_id("005", n), password, token)
             for n, (name, (password, token)) in enumerate(users.items(), start=1)
@@ -131,16 +132,18 @@ class SignIn:
 
     # -- sessions --------------------------------------------------------------------------
     def accepts(self, session_id: str) -> bool:
-        if session_id == self.fixed_session:
-            return True
         with self._lock:
+            if session_id == self.fixed_session:
+                return self.fixed_valid
             return session_id in self._sessions
 
-    def expire(self) -> int:
-        """End every session a sign-in issued (as a timeout or a logout would)."""
+    def expire(self, *, fixed: bool = False) -> int:
+        """End every session a sign-in issued (as a timeout or a logout would), and the fixed
+        one too when ``fixed``; return how many ended."""
         with self._lock:
-            n = len(self._sessions)
+            n = len(self._sessions) + int(fixed and self.fixed_valid)
             self._sessions.clear()
+            self.fixed_valid = self.fixed_valid and not fixed
         return n
 
     def _issue(self, username: str) -> str:

@@ -184,10 +184,11 @@ class SalesforceSandbox:
         with self.org.lock:
             self.org.used = used
 
-    def expire_sessions(self) -> int:
-        """End every session issued by a sign-in (the fixed :attr:`session_id` stays valid):
-        their next REST call gets ``401 INVALID_SESSION_ID``.  Returns how many ended."""
-        return self.auth.expire()
+    def expire_sessions(self, *, fixed: bool = False) -> int:
+        """End every session issued by a sign-in, and the fixed :attr:`session_id` too when
+        ``fixed`` (for good): their next REST call gets ``401 INVALID_SESSION_ID``.  Returns
+        how many ended."""
+        return self.auth.expire(fixed=fixed)
 
     def session(self) -> requests.Session:
         """A requests session trusting only the sandbox CA, immune to CA env variables, with
