@@ -108,6 +108,9 @@ class SalesforceSection(_Section):
     _url = field_validator("instance_url")(_http_url)
     api_version: str = Field(default="59.0", pattern=r"^\d+\.\d$")
     domain: str = "login"
+    login_url: str | None = None
+    _login_url = field_validator("login_url")(_http_url)
+    bulk_threshold: int = Field(default=2000, ge=0)
     ca_bundle: Path | None = None
     timeout_seconds: float = Field(default=30.0, gt=0)
     batch_write_size: int = Field(default=200, ge=1, le=200)

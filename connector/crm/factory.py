@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from connector.config import Settings
 from connector.crm.base import CrmAdapter
 from connector.crm.hubspot import HubSpotAdapter, HubSpotCalls
 from connector.crm.ratelimit import RateLimiter
 from connector.crm.salesforce.adapter import SalesforceAdapter
-from connector.crm.salesforce.client import SalesforceCalls
+from connector.crm.salesforce.client import SalesforceCalls, make_session
+from connector.crm.salesforce.signin import Credentials, SignIn, forward_sign_in
 from connector.errors import ConfigError
 from connector.mapping.schema import MappingSpec
 
@@ -44,34 +47,42 @@ def build_adapter(settings: Settings, mapping: MappingSpec) -> CrmAdapter:
     return _salesforce(settings, mapping, limiter)
 
 
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
+
+
 def _salesforce(settings: Settings, mapping: MappingSpec, limiter: RateLimiter) -> CrmAdapter:
+    """Sign in (session id, JWT or username/password, from the environment) and connect."""
     sf = settings.salesforce
-    if sf.instance_url is None:
+    credentials = Credentials(
+        session_id=_secret(settings.sf_session_id),
+        username=_secret(settings.sf_username),
+        password=_secret(settings.sf_password),
+        security_token=_secret(settings.sf_token),
+        consumer_key=_secret(settings.sf_consumer_key),
+        jwt_key_file=settings.sf_jwt_key_file,
+    )
+    if credentials.method == "session" and sf.instance_url is None:
         raise ConfigError(
             "no Salesforce org: set instance_url (e.g. https://acme.my.salesforce.com, or "
             "the URL `mqlsync sandbox --crm salesforce` prints)",
             key="[salesforce] instance_url",
         )
-    if settings.sf_session_id is None:
-        raise ConfigError(
-            "no Salesforce session: export MQLSYNC_SF_SESSION_ID=<session id> (username/"
-            "password and JWT sign-in are not available in this release yet)",
-            key="MQLSYNC_SF_SESSION_ID",
-        )
-    if mapping.lifecycle.sla.create_task_on_breach:
-        raise ConfigError(
-            "SLA follow-up tasks are not available for Salesforce yet: set "
-            "create_task_on_breach = false in the mapping's [lifecycle.sla]",
-            key="[lifecycle.sla] create_task_on_breach",
-        )
+    session = make_session(sf.ca_bundle, sf.timeout_seconds)
+    if sf.login_url is not None:
+        forward_sign_in(session, sf.domain, sf.login_url, sf.timeout_seconds)
+    sign_in = SignIn(credentials, session, domain=sf.domain, version=sf.api_version)
+    session_id = sign_in.session_id()
+    instance_url = sf.instance_url or f"https://{sign_in.instance}"
     calls = SalesforceCalls(
-        sf.instance_url,
-        settings.sf_session_id.get_secret_value(),
+        instance_url,
+        session_id,
         version=sf.api_version,
-        ca_bundle=sf.ca_bundle,
         timeout=sf.timeout_seconds,
         limiter=limiter,
         attempts=settings.sync.retry_attempts,
         max_wait=settings.sync.retry_max_wait_seconds,
+        refresh=sign_in.refresh(),
+        session=session,
     )
-    return SalesforceAdapter(calls, mapping)
+    return SalesforceAdapter(calls, mapping, bulk_threshold=sf.bulk_threshold)

@@ -136,8 +136,10 @@ def test_read_peek_and_find_agree_with_the_pull(rig: Rig) -> None:
 
 def test_a_batch_write_reports_every_record_and_changes_only_them(rig: Rig) -> None:
     rig.adapter.provision()
-    items = pulled(rig)[: rig.adapter.write_batch_size + 1]  # more than one batch's worth
-    first = items[: rig.adapter.write_batch_size]
+    everyone = pulled(rig)
+    size = min(rig.adapter.write_batch_size, len(everyone) - 1)
+    items = everyone[: size + 1]  # one record more than the batch written
+    first = items[:size]
     patches = [Patch(rig.obj, i.record.id, {"fit": 42, "grade": "B2"}) for i in first]
     outcomes = rig.adapter.write(rig.obj, patches)
     assert [o.record_id for o in outcomes] == [p.record_id for p in patches]

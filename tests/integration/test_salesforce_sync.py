@@ -130,3 +130,58 @@ def test_the_daily_rescore_recycles_untouched_salesforce_mqls(tmp_path):
             lead = sandbox.store.get("Lead", rid) or {}
             assert lead["Status"] == "Open - Not Contacted"
             assert lead["MQLSync_Recycle_Reason__c"] == "no sales touch in 14 days"
+
+
+def test_sla_breaches_become_salesforce_tasks_for_the_owner_once(tmp_path):
+    """Opt-in SLA tasks on Salesforce: one High-priority Task per breach, on the lead, for
+    its owner; the same breach never twice, and a task already made is found by its key."""
+    from datetime import timedelta
+
+    from connector.core.scoring import compile_mapping
+    from connector.crm.base import SlaBreach
+    from connector.crm.ratelimit import RateLimiter
+    from connector.crm.salesforce.adapter import SalesforceAdapter
+    from connector.crm.salesforce.client import SalesforceCalls
+    from connector.crm.tasks import REF
+    from connector.mapping.loader import parse_mapping
+    from connector.pipeline.rescore import Rescore
+    from connector.pipeline.sync import Sync
+    from connector.state import StateStore
+
+    text = (MAPPINGS / "b2b-saas.toml").read_text()
+    spec = parse_mapping(text + "\n[lifecycle.sla]\ncreate_task_on_breach = true\n", "t.toml")
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    with SalesforceSandbox(contacts=300, seed=6) as sandbox:
+        calls = SalesforceCalls(
+            sandbox.instance_url, sandbox.session_id, ca_bundle=sandbox.ca_path,
+            limiter=RateLimiter(100_000, 10.0),
+        )  # fmt: skip
+        adapter = SalesforceAdapter(calls, spec)
+        adapter.provision()
+        mapping = compile_mapping(spec)
+
+        def tasks() -> list[dict[str, object]]:
+            table = sandbox.store.tables["Task"]
+            rows = (sandbox.store.get("Task", rid) or {} for rid in table.by_id)
+            return [r for r in rows if str(r.get("Description") or "").find(REF) >= 0]
+
+        with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
+            Sync(adapter, mapping, store, clock=lambda: t0).run()
+            assert tasks() == []  # nothing breached yet
+            day = Rescore(adapter, mapping, store, clock=lambda: t0 + timedelta(hours=25)).run()
+            made = tasks()
+            assert day.sla_tasks == len(made) > 0
+            for task in made:
+                who = str(task["WhoId"])
+                sobject = "Lead" if who.startswith("00Q") else "Contact"
+                record = sandbox.store.get(sobject, who) or {}
+                assert task["OwnerId"] == record["OwnerId"]
+                assert task["Priority"] == "High" and task["Status"] == "Not Started"
+                assert str(task["Subject"]).startswith("MQL SLA breached: ")
+            again = Rescore(adapter, mapping, store, clock=lambda: t0 + timedelta(hours=26)).run()
+            assert again.sla_tasks == 0 and len(tasks()) == len(made)
+            # the look-up a crashed run relies on finds each task by the key in its body
+            leads = [str(t["WhoId"]) for t in made if str(t["WhoId"]).startswith("00Q")][:3]
+            fresh = [SlaBreach(rid, None, ("disposition",), t0, "fit A") for rid in leads]
+            assert adapter.notify_sla_breaches("lead", fresh[:2], now=t0) == 2
+            assert adapter.sla_tasks_present("lead", fresh) == {b.key for b in fresh[:2]}

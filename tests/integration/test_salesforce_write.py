@@ -29,6 +29,7 @@ from connector.sandbox.salesforce.store import ASSIGNMENT_QUEUE_ID
 T = TypeVar("T")
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 COLLECTIONS = "/services/data/v59.0/composite/sobjects"
+COMPOSITE = "/services/data/v59.0/composite"
 TOOLING = "/services/data/v59.0/tooling/sobjects/CustomField"
 STAGES = lead_stage_values("Marketing Qualified", "Open - Not Contacted")
 MD = "{http://soap.sforce.com/2006/04/metadata}"
@@ -82,20 +83,25 @@ def patches_for(ids: list[str], obj: str = "lead", **values: Any) -> list[Patch]
 
 
 def collection_writes(sb: SalesforceSandbox) -> int:
-    return sb.request_log.count("PATCH", COLLECTIONS)
+    """sObject Collections updates, sent alone or inside composite requests."""
+    return sum(1 for w in sb.writes if w.method == "PATCH" and w.path == COLLECTIONS)
+
+
+def composite_calls(sb: SalesforceSandbox) -> int:
+    return sb.request_log.count("POST", COMPOSITE)
 
 
 # ---------------------------------------------------------------------------------- write
-def test_201_records_are_two_requests_with_echo_times(sb, calls):
+def test_201_records_are_two_updates_in_one_api_call_with_echo_times(sb, calls):
     ids = open_leads(calls, 201)
-    before, before_writes = collection_writes(sb), len(sb.writes)
+    before, before_writes, used = composite_calls(sb), len(sb.writes), sb.api_used
     scored = "2026-10-31T09:30:00.000Z"
     outcomes = write(
         calls, "lead", patches_for(ids, fit=37, score="52.0", grade="B2", scored_at=scored), STAGES
     )
-    assert collection_writes(sb) - before == 2
+    # one composite request: two sObject Collections updates, then the SystemModstamp read
+    assert composite_calls(sb) - before == 1 and calls.calls == 1 and sb.api_used == used + 1
     assert [w.records for w in sb.writes[before_writes:]] == [200, 1]
-    assert calls.calls == 4  # 2 PATCH + 2 SystemModstamp reads, no stage guard read
     assert [o.record_id for o in outcomes] == ids and all(o.error is None for o in outcomes)
     row = sb.store.get("Lead", ids[200])
     assert row is not None

@@ -9,14 +9,14 @@ custom fields. This class only puts them behind the one interface the pipeline k
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from connector.crm.base import Current, Outcome, Page, Patch, Previous, ProvisionReport, SlaBreach
 from connector.crm.salesforce.client import SalesforceCalls
 from connector.crm.salesforce.provision import provision
 from connector.crm.salesforce.pull import MODIFIED, SalesforceReader
-from connector.crm.salesforce.write import lead_stage_values, write
-from connector.errors import MqlsyncError
+from connector.crm.salesforce.tasks import create_sla_tasks, tasks_present
+from connector.crm.salesforce.write import BATCH, lead_stage_values, write
 from connector.mapping.schema import MappingSpec
 
 
@@ -26,14 +26,23 @@ class SalesforceAdapter:
     kind = "salesforce"
     objects: tuple[str, ...] = ("lead", "contact")
     watermark_field = MODIFIED
-    write_batch_size = 200
+    write_batch_size = BATCH
 
     def __init__(
-        self, calls: SalesforceCalls, mapping: MappingSpec, *, page_size: int = 2000
+        self,
+        calls: SalesforceCalls,
+        mapping: MappingSpec,
+        *,
+        page_size: int = 2000,
+        bulk_threshold: int = 0,
     ) -> None:
+        """`bulk_threshold`: a pull holding more records than this reads them through a
+        Bulk API 2.0 query job (0: never)."""
         self.calls = calls
         self.mapping = mapping
-        self.reader = SalesforceReader(calls, mapping, page_size=page_size)
+        self.reader = SalesforceReader(
+            calls, mapping, page_size=page_size, bulk_threshold=bulk_threshold
+        )
         lifecycle = mapping.lifecycle
         self.stage_values = lead_stage_values(
             lifecycle.salesforce_mql_status, lifecycle.salesforce_recycle_status
@@ -75,16 +84,16 @@ class SalesforceAdapter:
         return self.reader.lead_statuses()
 
     def write(self, obj: str, patches: list[Patch]) -> list[Outcome]:
-        """One sObject Collections update of ≤ 200 records; a move back is one request."""
+        """≤ 600 records in one composite call (three sObject Collections updates and the
+        read of their modified times); a move back is written like any other value."""
         return write(self.calls, obj, patches, self.stage_values, rejected_statuses=self.rejected)
 
     def notify_sla_breaches(
         self, obj: str, breaches: Sequence[SlaBreach], *, now: datetime | None = None
     ) -> int:
-        """Salesforce follow-up tasks are not built yet (the factory refuses a mapping that
-        asks for them): the breaches stay owed, and shown in the SLA field, until they are."""
-        raise MqlsyncError(f"{len(breaches)} SLA task(s): Salesforce tasks are not available yet")
+        """One High-priority Task per breach, on the record, for its owner (opt-in)."""
+        return create_sla_tasks(self.calls, breaches, now=now or datetime.now(UTC))
 
     def sla_tasks_present(self, obj: str, breaches: Sequence[SlaBreach]) -> set[str]:
-        """No Salesforce task is ever created, so none is present."""
-        return set()
+        """Keys of the breaches whose Task is already on the record."""
+        return tasks_present(self.calls, breaches)

@@ -49,7 +49,7 @@ RETRIABLE_CODES = frozenset(
 """Request-level error codes that a later identical request may not get."""
 
 
-class _TimeoutAdapter(HTTPAdapter):
+class TimeoutAdapter(HTTPAdapter):
     """An HTTPS transport that gives every request without a timeout the default one."""
 
     def __init__(self, timeout: float) -> None:
@@ -88,7 +88,7 @@ def make_session(ca_bundle: str | Path | None, timeout: float) -> requests.Sessi
         session.trust_env = False
         session.verify = str(ca_bundle)
         session.proxies.update(proxies)
-    adapter = _TimeoutAdapter(timeout)
+    adapter = TimeoutAdapter(timeout)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
@@ -183,7 +183,7 @@ class SalesforceCalls:
         self.refresh = refresh
         self.session = session or make_session(ca_bundle, timeout)
         if session is not None:
-            adapter = _TimeoutAdapter(timeout)
+            adapter = TimeoutAdapter(timeout)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self.session.hooks["response"].append(self._saw)

@@ -145,8 +145,15 @@ class SalesforceReader:
     kind = "salesforce"
     watermark_field = MODIFIED
 
-    def __init__(self, calls: SalesforceCalls, mapping: MappingSpec, page_size: int = 2000) -> None:
+    def __init__(
+        self,
+        calls: SalesforceCalls,
+        mapping: MappingSpec,
+        page_size: int = 2000,
+        bulk_threshold: int = 0,
+    ) -> None:
         self.calls = calls
+        self.bulk_threshold = bulk_threshold
         self.mapping = mapping
         self.page_size = max(200, min(2000, page_size))
         self.fields = dict(mapping.source_fields.salesforce)

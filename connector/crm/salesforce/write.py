@@ -2,12 +2,14 @@
 
 One batch of patches becomes sObject Collections updates (`PATCH composite/sobjects`, ≤ 200
 records each, `allOrNone=false`, so one bad record never holds back the others) and one
-`Outcome` per patch. Requests per batch of ≤ 200:
+`Outcome` per patch. API calls per batch of ≤ 600 (`BATCH`), each a composite request that
+Salesforce counts as one call:
 
-- 1 `SELECT … WHERE Id IN (…)` first, only when a patch moves the stage: the guard below;
-- 1 `PATCH composite/sobjects`;
-- 1 `SELECT Id, SystemModstamp … WHERE Id IN (…)` after it, because SaveResults carry no
-  modified time and `Outcome.modified_at` must be the echo of our own write.
+- 1 reading the current stages first (two queries), only when a patch moves the stage: the
+  guard below;
+- 1 holding the three `PATCH composite/sobjects` and, after them, the queries of the written
+  records' `SystemModstamp` (SaveResults carry no modified time, and `Outcome.modified_at`
+  must be the echo of our own write).
 
 Stages: a Lead's stage is its `Status` (mql → "Marketing Qualified", lead → "Open - Not
 Contacted", from the mapping's `[lifecycle] salesforce_mql_status` / `salesforce_recycle_status`);
@@ -38,6 +40,15 @@ from typing import Any, Protocol, TypeVar
 from simple_salesforce.exceptions import SalesforceError
 
 from connector.crm.base import STAGE_FIELD, Outcome, Patch
+from connector.crm.salesforce.activities import in_chunks
+from connector.crm.salesforce.composite import (
+    MAX_HEAVY,
+    Answer,
+    Subrequest,
+    composite,
+    query,
+    query_rows,
+)
 from connector.crm.salesforce.fields import (
     CONTACT_STAGE,
     LEAD_STATUS,
@@ -56,6 +67,13 @@ T = TypeVar("T")
 
 MAX_RECORDS = 200
 """sObject Collections limit per request."""
+
+COLLECTIONS = 3
+"""Updates packed in one composite call beside the two queries that read their
+SystemModstamps back (Salesforce allows five collections or queries per call)."""
+
+BATCH = MAX_RECORDS * COLLECTIONS
+"""Records written per API call."""
 
 SALES_STATUSES: tuple[str, ...] = ("Working - Contacted", "Closed - Converted")
 """Lead statuses sales sets; mqlsync never overwrites them (§6c)."""
@@ -117,10 +135,6 @@ def salesforce_error(exc: BaseException) -> tuple[int | None, str, str] | None:
     return None
 
 
-def _quoted(ids: Iterable[str]) -> str:
-    return ", ".join(f"'{i}'" for i in ids)
-
-
 def _key(record_id: str) -> str:
     """Ids compare on their case-sensitive 15-character form (Salesforce answers 18)."""
     return record_id[:15]
@@ -152,8 +166,8 @@ class _Writer:
     # ------------------------------------------------------------------ batch
     def write(self, patches: Sequence[Patch]) -> list[Outcome]:
         outcomes: dict[str, Outcome] = {}
-        for start in range(0, len(patches), MAX_RECORDS):
-            chunk = patches[start : start + MAX_RECORDS]
+        for start in range(0, len(patches), BATCH):
+            chunk = patches[start : start + BATCH]
             outcomes.update(self._chunk(chunk))
         return [outcomes[p.record_id] for p in patches]
 
@@ -168,9 +182,7 @@ class _Writer:
                 outcomes[patch.record_id] = record
             else:
                 records.append(record)
-        written = self._update(records)
-        self._stamp(written)
-        outcomes.update(written)
+        outcomes.update(self._update(records))
         return outcomes
 
     def _record(self, patch: Patch) -> dict[str, Any] | Outcome:
@@ -207,10 +219,10 @@ class _Writer:
         ids = [p.record_id for p in patches]
         backward = {p.record_id for p in patches if p.stage_backward}
         stage = f"{LEAD_STATUS}, IsConverted" if self.obj == "lead" else CONTACT_STAGE
-        select = f"Id, {stage}"
-        soql = f"SELECT {select} FROM {self.sobject} WHERE Id IN ({_quoted(ids)})"  # noqa: S608
-        result = self.calls.call(f"read {self.obj} stages", self.calls.sf.query, query=soql)
-        current = {_key(str(r["Id"])): r for r in result.get("records") or ()}
+        base = f"SELECT Id, {stage} FROM {self.sobject} WHERE Id IN ({{ids}})"  # noqa: S608
+        soqls = list(in_chunks(ids, base))
+        rows = query_rows(self.calls, f"read {self.obj} stages", soqls)
+        current = {_key(str(r["Id"])): r for r in rows}
         refused: dict[str, Outcome] = {}
         for rid in ids:
             row = current.get(_key(rid))
@@ -244,26 +256,58 @@ class _Writer:
 
     # ------------------------------------------------------------------ update
     def _update(self, records: list[dict[str, Any]]) -> dict[str, Outcome]:
+        """Write ≤ `BATCH` records and read their SystemModstamps back, in one API call."""
         if not records:
             return {}
-        body = {"allOrNone": False, "records": records}
-        try:
-            results = self.calls.call(
-                f"update {self.obj}s",
-                self.calls.sf.restful,
-                path="composite/sobjects",
-                method="PATCH",
-                json=body,
-                headers=self.headers,
+        groups = [records[i : i + MAX_RECORDS] for i in range(0, len(records), MAX_RECORDS)]
+        base = f"SELECT Id, {MODIFIED} FROM {self.sobject} WHERE Id IN ({{ids}})"  # noqa: S608
+        stamps = list(in_chunks([str(r["id"]) for r in records], base))
+        inline = stamps[: max(0, MAX_HEAVY - len(groups))]
+        subs = [
+            Subrequest(
+                "PATCH",
+                "composite/sobjects",
+                {"allOrNone": False, "records": group},
+                self.headers,
             )
-        except Exception as exc:
-            found = salesforce_error(exc)
-            if found is None or found[0] != 400:
-                raise
-            self._missing_field(found[1], found[2])
-            return self._isolate(records, f"{found[1]}: {found[2]}")
+            for group in groups
+        ]
+        answers = composite(
+            self.calls, f"update {self.obj}s", [*subs, *map(query, inline)], self.headers
+        )
         outcomes: dict[str, Outcome] = {}
-        for record, result in zip(records, results or (), strict=False):
+        for group, answer in zip(groups, answers, strict=False):
+            outcomes.update(self._saved(group, answer))
+        modified: dict[str, datetime | None] = {}
+        for answer in answers[len(groups) :]:
+            if answer.status == 200 and isinstance(answer.body, Mapping):
+                modified.update(self._stamps(answer.body.get("records") or ()))
+        if stamps[len(inline) :]:
+            rows = query_rows(self.calls, f"read {self.obj} modified times", stamps[len(inline) :])
+            modified.update(self._stamps(rows))
+        for rid, outcome in outcomes.items():
+            if outcome.error is None and outcome.modified_at is None:
+                outcomes[rid] = Outcome(rid, modified_at=modified.get(_key(rid)))
+        return outcomes
+
+    @staticmethod
+    def _stamps(rows: Iterable[Mapping[str, Any]]) -> dict[str, datetime | None]:
+        return {_key(str(r["Id"])): parse_instant(r.get(MODIFIED)) for r in rows}
+
+    def _saved(self, records: list[dict[str, Any]], answer: Answer) -> dict[str, Outcome]:
+        """One Outcome per record of one sObject Collections update, from its answer."""
+        if answer.status == 400:
+            code, message = answer.error
+            self._missing_field(code, message)
+            return self._isolate(records, f"{code}: {message}")
+        if answer.status != 200 or not isinstance(answer.body, list):
+            code, message = answer.error
+            return {
+                str(r["id"]): Outcome(str(r["id"]), f"{code}: {message}", retriable=True)
+                for r in records
+            }
+        outcomes: dict[str, Outcome] = {}
+        for record, result in zip(records, answer.body, strict=False):
             rid = str(record["id"])
             if result.get("success"):
                 outcomes[rid] = Outcome(rid)
@@ -303,20 +347,6 @@ class _Writer:
         half = len(records) // 2
         log.warning("%s update of %d answered 400: writing it in halves", self.obj, len(records))
         return {**self._update(records[:half]), **self._update(records[half:])}
-
-    # ------------------------------------------------------------------ echo time
-    def _stamp(self, outcomes: dict[str, Outcome]) -> None:
-        """Fill `modified_at` of the written records from one SystemModstamp read."""
-        ok = [rid for rid, o in outcomes.items() if o.error is None]
-        if not ok:
-            return
-        soql = f"SELECT Id, {MODIFIED} FROM {self.sobject} WHERE Id IN ({_quoted(ok)})"  # noqa: S608
-        result = self.calls.call(f"read {self.obj} modified times", self.calls.sf.query, query=soql)
-        stamps: dict[str, datetime | None] = {
-            _key(str(r["Id"])): parse_instant(r.get(MODIFIED)) for r in result.get("records") or ()
-        }
-        for rid in ok:
-            outcomes[rid] = Outcome(rid, modified_at=stamps.get(_key(rid)))
 
 
 def write(
