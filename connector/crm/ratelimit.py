@@ -112,6 +112,8 @@ class RateLimiter:
         """Requests let through so far (API calls made, for run metrics)."""
         self.throttled = 0
         """Rolling-window 429s reported through :meth:`note_throttle` (run metrics)."""
+        self.retried = 0
+        """Calls sent again after a retriable failure or a 429 (run metrics)."""
 
     @property
     def daily_usage(self) -> DailyUsage | None:
@@ -160,6 +162,11 @@ class RateLimiter:
         """Hold every caller back for ``retry_after`` seconds (after a 429 or 503)."""
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + max(retry_after, 0.0))
+
+    def note_retry(self) -> None:
+        """A call is about to be sent again (counted for metrics)."""
+        with self._lock:
+            self.retried += 1
 
     def note_success(self) -> None:
         """A request succeeded: end the run of 429s and give one request back (additive)."""
@@ -379,8 +386,10 @@ def retry_policy(
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = _exception(state)
         wait = state.next_action.sleep if state.next_action is not None else 0.0
-        if limiter is not None and isinstance(exc, RetriableError) and exc.retry_after:
-            limiter.penalize(exc.retry_after)
+        if limiter is not None:
+            limiter.note_retry()
+            if isinstance(exc, RetriableError) and exc.retry_after:
+                limiter.penalize(exc.retry_after)
         level = logging.INFO if _is_throttle(exc) else logging.WARNING
         log.log(level, "retrying in %.1fs after attempt %d: %s", wait, state.attempt_number, exc)
 

@@ -22,6 +22,11 @@ Rules, and why:
   and keeps it until it exits. A daemon that cannot get it is a hot standby: it logs so,
   skips the job, and tries again at its next interval, so it takes over within one
   interval of the holder's death (the lock dies with its process).
+- A job's result that is a :class:`RunReport` is logged as fields (run id, counts, API
+  calls), not as its repr: log collectors index fields, and a repr gets cut mid-word.
+- Every job's outcome, skips included, goes to the ``watcher`` (health, metrics, alerts);
+  a watcher that raises is logged and ignored, since observing must never stop syncing.
+- ``stop`` set from outside ends the daemon as a signal does (for embedding and tests).
 """
 
 from __future__ import annotations
@@ -34,9 +39,9 @@ import traceback
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from types import FrameType
-from typing import Protocol
+from typing import Literal, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_SCHEDULER_STARTED
@@ -49,7 +54,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 from connector.config import Settings
 from connector.errors import AuthenticationError, DailyLimitExceeded, Interrupted, redact
 
-__all__ = ["RESCORE_MISFIRE_GRACE_S", "JobRunner", "Jobs", "build_scheduler", "run_daemon"]
+__all__ = [
+    "RESCORE_MISFIRE_GRACE_S",
+    "JobRunner",
+    "Jobs",
+    "Outcome",
+    "RunReport",
+    "Watcher",
+    "build_scheduler",
+    "run_daemon",
+    "sync_interval",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +83,39 @@ class Leadership(Protocol):
     def acquire(self) -> bool: ...
 
     def release(self) -> None: ...
+
+
+@runtime_checkable
+class RunReport(Protocol):
+    """What a recorded run returns (``RunSummary``): logged and measured field by field."""
+
+    run_id: int | None
+    api_calls: int
+    seconds: float
+
+    def counts(self) -> dict[str, int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one scheduled job ended.
+
+    ``status``: ``ok``, ``failed`` (``fatal`` when it stops the daemon), ``stopped`` (on
+    request, at a page boundary) or ``skipped`` (``reason`` says why: standby, daily limit).
+    """
+
+    status: Literal["ok", "failed", "stopped", "skipped"]
+    seconds: float = 0.0
+    result: object = None
+    error: BaseException | None = None
+    fatal: bool = False
+    reason: str = ""
+
+
+class Watcher(Protocol):
+    """Told every job's outcome (see ``connector.ops.watch``)."""
+
+    def job_done(self, name: str, outcome: Outcome) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -93,8 +141,10 @@ class JobRunner:
         clock: Callable[[], datetime] | None = None,
         on_fatal: Callable[[], None] | None = None,
         lock: Leadership | None = None,
+        watcher: Watcher | None = None,
     ) -> None:
         self._jobs = jobs
+        self._watcher = watcher
         self._leader = lock
         self._tz = tz
         self._clock = clock or (lambda: datetime.now(tz))
@@ -144,6 +194,7 @@ class JobRunner:
                         "%s skipped: standing by, another process holds the lock; "
                         "trying again at the next interval", name,
                     )  # fmt: skip
+                    self._tell(name, Outcome("skipped", reason="standby"))
                     return
                 logger.info("took the lock: this process now runs the syncs")
             if self._paused_day is not None and self._paused_day == self._today():
@@ -151,46 +202,80 @@ class JobRunner:
                     "%s skipped: the daily API limit was reached today; next try after "
                     "midnight %s", name, self._tz.key,
                 )  # fmt: skip
+                self._tell(name, Outcome("skipped", reason="daily API limit reached"))
                 return
-            self._run_body(name, body)
+            outcome = self._run_body(name, body)
+            if outcome is not None:
+                self._tell(name, outcome)
         finally:
             self._lock.release()
 
-    def _run_body(self, name: str, body: Callable[[], object]) -> None:
-        logger.info("%s started", name)
+    def _tell(self, name: str, outcome: Outcome) -> None:
+        if self._watcher is None:
+            return
+        try:
+            self._watcher.job_done(name, outcome)
+        except Exception as exc:  # noqa: BLE001 - observing must never stop the daemon
+            logger.warning("could not record the %s outcome: %s", name, redact(str(exc)))
+
+    def _run_body(self, name: str, body: Callable[[], object]) -> Outcome | None:
+        """Run one job; its outcome, or None when the watcher was already told."""
+        logger.info("%s started", name, extra={"job": name})
         started = time.monotonic()
         try:
             result = body()
         except AuthenticationError as exc:
             logger.critical(
                 "%s failed: %s; stopping the daemon (exit 1): fix the credentials and restart",
-                name, redact(str(exc)),
+                name, redact(str(exc)), extra={"job": name},
             )  # fmt: skip
             self.exit_code = 1
             self._stopping.set()
+            outcome = Outcome("failed", time.monotonic() - started, error=exc, fatal=True)
+            self._tell(name, outcome)  # before shutting down: health must flip first
             if self._on_fatal is not None:
                 self._on_fatal()
-            return
+            return None
         except Interrupted as exc:
-            logger.info("%s stopped: %s", name, redact(str(exc)))
-            return
+            logger.info("%s stopped: %s", name, redact(str(exc)), extra={"job": name})
+            return Outcome("stopped", time.monotonic() - started, error=exc)
         except DailyLimitExceeded as exc:
             self._paused_day = self._today()
             logger.warning(
                 "%s stopped: %s; syncs and rescores pause until midnight %s",
-                name, redact(str(exc)), self._tz.key,
+                name, redact(str(exc)), self._tz.key, extra={"job": name},
             )  # fmt: skip
-            return
+            return Outcome("failed", time.monotonic() - started, error=exc)
         except Exception as exc:  # noqa: BLE001 - any job failure is logged, the daemon goes on
             logger.error(
                 "%s failed after %.1f s: %s: %s; the next scheduled run tries again",
                 name, time.monotonic() - started, type(exc).__name__, redact(str(exc)),
+                extra={"job": name, "error": type(exc).__name__},
             )  # fmt: skip
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s", redact("".join(traceback.format_exception(exc))))
-            return
-        summary = "" if result is None else f": {redact(str(result))[:_RESULT_LOG_CHARS]}"
-        logger.info("%s finished in %.1f s%s", name, time.monotonic() - started, summary)
+            return Outcome("failed", time.monotonic() - started, error=exc)
+        seconds = time.monotonic() - started
+        _log_finished(name, result, seconds)
+        return Outcome("ok", seconds, result=result)
+
+
+def _log_finished(name: str, result: object, seconds: float) -> None:
+    """One line per finished job; a :class:`RunReport` as readable text plus fields."""
+    if isinstance(result, RunReport):
+        counts = result.counts()
+        shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items() if v)
+        logger.info(
+            "%s finished in %.1f s: %s; %d API calls (run %s)",
+            name, seconds, shown or "nothing to do", result.api_calls, result.run_id,
+            extra={
+                "job": name, "run_id": result.run_id, "seconds": round(seconds, 3),
+                "api_calls": result.api_calls, **counts,
+            },
+        )  # fmt: skip
+        return
+    summary = "" if result is None else f": {redact(str(result))[:_RESULT_LOG_CHARS]}"
+    logger.info("%s finished in %.1f s%s", name, seconds, summary, extra={"job": name})
 
 
 def build_scheduler(
@@ -199,17 +284,28 @@ def build_scheduler(
     *,
     scheduler: BaseScheduler | None = None,
     lock: Leadership | None = None,
+    watcher: Watcher | None = None,
 ) -> BaseScheduler:
     """Add the ``sync`` and ``rescore`` jobs (not started) to ``scheduler``.
 
     Default: a :class:`BlockingScheduler` in the schedule's time zone. An
     :class:`AuthenticationError` in a job shuts the scheduler down.
     """
-    return _assemble(settings, jobs, scheduler, lock)[0]
+    return _assemble(settings, jobs, scheduler, lock, watcher)[0]
+
+
+def sync_interval(settings: Settings) -> timedelta:
+    """Time between two scheduled syncs."""
+    return timedelta(minutes=settings.schedule.sync_every_minutes)
 
 
 def _assemble(
-    settings: Settings, jobs: Jobs, scheduler: BaseScheduler | None, lock: Leadership | None
+    settings: Settings,
+    jobs: Jobs,
+    scheduler: BaseScheduler | None,
+    lock: Leadership | None,
+    watcher: Watcher | None = None,
+    interval: timedelta | None = None,
 ) -> tuple[BaseScheduler, JobRunner]:
     schedule = settings.schedule
     tz = schedule.tz
@@ -220,17 +316,19 @@ def _assemble(
         with suppress(SchedulerNotRunningError):
             sched.shutdown(wait=False)
 
-    runner = JobRunner(jobs, tz=tz, on_fatal=shut_down, lock=lock)
-    every = schedule.sync_every_minutes
+    runner = JobRunner(jobs, tz=tz, on_fatal=shut_down, lock=lock, watcher=watcher)
+    every = interval if interval is not None else sync_interval(settings)
+    seconds = every.total_seconds()
     sched.add_job(
         runner.run_sync,
-        IntervalTrigger(minutes=every, timezone=tz),
+        IntervalTrigger(seconds=seconds, timezone=tz),
         id="sync",
-        name=f"incremental sync every {every} min",
+        name=f"incremental sync every {seconds / 60:g} min",
         next_run_time=datetime.now(tz),  # first sync at start
         max_instances=1,
         coalesce=True,
-        misfire_grace_time=every * 60,  # later than one interval, the next tick is as good
+        # later than one interval, the next tick is as good
+        misfire_grace_time=max(1, int(seconds)),
         replace_existing=True,
     )
     at = schedule.rescore_at
@@ -253,13 +351,17 @@ def run_daemon(
     *,
     stop: threading.Event | None = None,
     lock: Leadership | None = None,
+    watcher: Watcher | None = None,
+    interval: timedelta | None = None,
 ) -> int:
     """Run the schedule until SIGTERM/SIGINT (→ 0) or rejected credentials (→ 1).
 
     Blocks. On a signal, no new job starts, ``stop`` is set (jobs poll it between pages)
-    and a running job is waited for. With ``lock``, jobs run only while this process holds
-    it (released on exit). Signal handlers are installed only when called from the main
-    thread.
+    and a running job is waited for; setting ``stop`` from outside does the same. With
+    ``lock``, jobs run only while this process holds it (released on exit). ``watcher``
+    hears every job's outcome; ``interval`` replaces the configured sync interval (tests
+    run cycles a second apart). Signal handlers are installed only when called from the
+    main thread.
 
     Why the scheduler loop runs in its own thread while this one polls a flag: a signal
     handler runs on the main thread between any two bytecodes, possibly while that thread
@@ -271,7 +373,7 @@ def run_daemon(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # we log each run ourselves
-    scheduler, runner = _assemble(settings, jobs, None, lock)
+    scheduler, runner = _assemble(settings, jobs, None, lock, watcher, interval)
     received: int | None = None
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -289,19 +391,21 @@ def run_daemon(
     if threading.current_thread() is threading.main_thread():
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     s = settings.schedule
+    every = interval if interval is not None else sync_interval(settings)
     logger.info(
-        "daemon started: sync every %d min, rescore daily at %s %s",
-        s.sync_every_minutes, s.rescore_at.isoformat(), s.timezone,
+        "daemon started: sync every %g min, rescore daily at %s %s",
+        every.total_seconds() / 60, s.rescore_at.isoformat(), s.timezone,
     )  # fmt: skip
     loop = threading.Thread(target=scheduler.start, name="mqlsync-scheduler")
     try:
         loop.start()
         while loop.is_alive():
             loop.join(_SIGNAL_POLL_S)
-            if received is not None and not runner.stopping:
+            asked = stop is not None and stop.is_set()
+            if (received is not None or asked) and not runner.stopping:
                 logger.info(
                     "%s: stopping at the running job's next page boundary",
-                    signal.Signals(received).name,
+                    signal.Signals(received).name if received is not None else "stop requested",
                 )
                 runner.stop()
                 if stop is not None:

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import structlog
+
 from connector.core.lifecycle import Decision, Memory, evaluate
 from connector.core.reasons import descriptions, reasons_text
 from connector.core.scoring import CompiledMapping, ScoreResult
@@ -131,6 +133,7 @@ class RunSummary:
     recycled: int = 0
     mqls: int = 0
     sla_tasks: int = 0
+    sla_breaches: int = 0
     dropped: int = 0
     settled: int = 0
     rejected: int = 0
@@ -187,6 +190,7 @@ class RunSummary:
         self.failed += tally.failed
         self.dead_lettered += tally.dead_lettered
         self.sla_tasks += tally.sla_tasks
+        self.sla_breaches += tally.sla_breaches
         self.dropped += tally.dropped
 
     def counts(self) -> dict[str, int]:
@@ -201,6 +205,7 @@ class RunSummary:
             "recycled": self.recycled,
             "mqls": self.mqls,
             "sla_tasks": self.sla_tasks,
+            "sla_breaches": self.sla_breaches,
             "dropped": self.dropped,
             "settled": self.settled,
             "rejected": self.rejected,
@@ -278,8 +283,12 @@ def recorded_run(
         if crashed:
             log.warning("%d earlier run(s) had died mid-way: marked crashed", crashed)
     status, error = "ok", None
+    # Every log line of the run carries its id (structured logs group a run's lines by it).
+    ids = {} if summary.run_id is None else {"run_id": summary.run_id}
+    bound = structlog.contextvars.bound_contextvars(**ids)
     try:
-        yield summary
+        with bound:
+            yield summary
     except BaseException as exc:  # KeyboardInterrupt too: a run cut short is not ok
         status, error = "failed", str(exc) or type(exc).__name__
         raise

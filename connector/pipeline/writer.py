@@ -161,6 +161,8 @@ class WriteTally:
     sla_tasks: int = 0
     dropped: int = 0
     """Backward stage moves not written: the record left MQL or changed since it was read."""
+    sla_breaches: int = 0
+    """MQLs whose write newly marked an SLA window breached (tasks or not)."""
 
 
 class BatchWriter:
@@ -337,9 +339,11 @@ class BatchWriter:
                 self.tally.written += 1
                 modified = outcome.modified_at or item.pulled.modified_at
                 applied.append(rid)
-                breach = new_breach(item) if self.sla_tasks else None
+                breach = new_breach(item)
                 if breach is not None:
-                    breaches.append(_stored(kind, self.obj, breach))
+                    self.tally.sla_breaches += 1
+                    if self.sla_tasks:
+                        breaches.append(_stored(kind, self.obj, breach))
             snapshots.append(
                 snapshot_of(
                     kind, self.obj, item, self.now, modified, with_record=not self.keep_records
