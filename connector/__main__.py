@@ -1,5 +1,5 @@
 """`python -m connector` runs the CLI."""
 
-from connector.cli.app import main
+from connector.cli.entry import main
 
 main()

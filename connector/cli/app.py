@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,17 +24,15 @@ from rich.table import Table
 
 from connector.cli.demo import DEFAULT_MAPPING, run_demo
 from connector.cli.progress import progress_bar
+from connector.cli.score import InputArgument, load_compiled, parse_now, score_command
+from connector.cli.score import MappingOption as MappingOption  # the insight commands use
+from connector.cli.score import NowOption as NowOption  # these from here
+from connector.cli.score import fail as fail
+from connector.cli.score import open_input as open_input
+from connector.cli.score import scored_input as scored_input
 from connector.config import load_settings
 from connector.core.explain import explain as render_explanation
-from connector.core.records import (
-    BadLine,
-    LeadRecord,
-    RecordError,
-    parse_time,
-    read_jsonl,
-    write_jsonl,
-)
-from connector.core.scoring import CompiledMapping, compile_mapping, score
+from connector.core.scoring import score
 from connector.crm.factory import build_adapter
 from connector.errors import MqlsyncError
 from connector.mapping.loader import (
@@ -58,92 +56,7 @@ app = typer.Typer(
     help="mqlsync: transparent lead scoring synced to HubSpot and Salesforce.",
 )
 
-MappingOption = Annotated[
-    Path, typer.Option("--mapping", "-m", help="Mapping TOML file (see mappings/).")
-]
-NowOption = Annotated[
-    str | None,
-    typer.Option("--now", help="Fix the clock (ISO-8601 with zone); default: current UTC time."),
-]
-InputArgument = Annotated[
-    str, typer.Argument(help="Canonical records as JSONL (design §2); '-' reads stdin.")
-]
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print an error to stderr and return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def load_compiled(path: Path) -> CompiledMapping:
-    """Load, validate and compile a mapping, exiting 1 with `file:line:` errors if invalid."""
-    try:
-        return compile_mapping(load_mapping(path))
-    except MappingInvalid as exc:
-        for problem in exc.problems:
-            typer.echo(str(problem), err=True)
-        raise typer.Exit(1) from None
-
-
-def parse_now(now: str | None) -> datetime:
-    """The `--now` option, or the current UTC time."""
-    if now is None:
-        return datetime.now(UTC)
-    try:
-        return parse_time(now, "--now")
-    except RecordError as exc:
-        raise fail(str(exc), 2) from None
-
-
-@contextmanager
-def open_input(name: str) -> Iterator[TextIO]:
-    """Open a JSONL input by name, `-` meaning stdin; a missing file is a handled failure."""
-    if name == "-":
-        yield sys.stdin
-        return
-    try:
-        handle = open(name, encoding="utf-8")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise fail(f"cannot read {name}: {exc.strerror}") from None
-    with handle:
-        yield handle
-
-
-def good_records(lines: TextIO, source: str, bad: list[BadLine]) -> Iterator[LeadRecord]:
-    """Yield valid records; report each bad one on stderr as `source:line: message`."""
-    for item in read_jsonl(lines):
-        if isinstance(item, BadLine):
-            bad.append(item)
-            typer.echo(f"{source}:{item.line}: skipped: {item.message}", err=True)
-        else:
-            yield item
-
-
-@contextmanager
-def scored_input(
-    mapping: Path, input_file: str, now: str | None
-) -> Iterator[tuple[CompiledMapping, datetime, Iterator[LeadRecord]]]:
-    """The compiled mapping, the clock and the good records of an input; after the body,
-    exit 1 if any line was skipped (each was already reported with its line number)."""
-    compiled = load_compiled(mapping)
-    clock = parse_now(now)
-    bad: list[BadLine] = []
-    source = "<stdin>" if input_file == "-" else input_file
-    with open_input(input_file) as lines:
-        yield compiled, clock, good_records(lines, source, bad)
-    if bad:
-        typer.echo(f"{len(bad)} record(s) in {source} were skipped (see above)", err=True)
-        raise typer.Exit(1)
-
-
-@app.command("score")
-def score_command(
-    mapping: MappingOption, input_file: InputArgument = "-", now: NowOption = None
-) -> None:
-    """Score canonical records and print one JSON result per record (design §3)."""
-    with scored_input(mapping, input_file, now) as (compiled, clock, records):
-        write_jsonl(sys.stdout, (score(r, compiled, clock).to_json() for r in records))
+app.command("score")(score_command)
 
 
 @app.command("explain")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as quote
 from typing import Any, Literal
 
 from connector.core.records import Activity, LeadRecord
@@ -136,6 +137,31 @@ class ScoreResult:
             "reasons": [r.to_json() for r in self.reasons],
             "gates": [g.to_json() for g in self.gates],
         }
+
+    def to_json_line(self) -> str:
+        """`json.dumps(self.to_json())` to the byte, without building the dicts.
+
+        `mqlsync score` writes one per record; the generic encoder walking fresh dicts
+        cost as much as scoring. Strings are escaped by the same C function `json` uses.
+        """
+        reasons = ", ".join(
+            f'{{"rule": {quote(r.rule)}, "axis": {quote(r.axis)}, "points": {r.points!r}, '
+            f'"evidence": {quote(r.evidence)}}}'
+            for r in self.reasons
+        )
+        gates = ", ".join(
+            f'{{"rule": {quote(g.rule)}, "reason": {quote(g.reason)}, '
+            f'"evidence": {quote(g.evidence)}}}'
+            for g in self.gates
+        )
+        grade = "null" if self.grade is None else quote(self.grade)
+        return (
+            f'{{"id": {quote(self.id)}, "fit": {self.fit!r}, "engagement": {self.engagement!r}, '
+            f'"total": {self.total!r}, "grade": {grade}, '
+            f'"is_mql": {"true" if self.is_mql else "false"}, '
+            f'"temperature": {quote(self.temperature)}, "route": {quote(self.route)}, '
+            f'"reasons": [{reasons}], "gates": [{gates}]}}'
+        )
 
 
 @dataclass(slots=True, frozen=True)

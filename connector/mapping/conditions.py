@@ -269,16 +269,19 @@ SHOWN_DETAIL = ("url", "name", "form", "asset_type", "title", "subject")
 
 
 def describe_activity(activity: Activity, keys: tuple[str, ...] = ()) -> str:
-    """`type detail at YYYY-MM-DD`, the evidence format of design §3."""
+    """`type detail at YYYY-MM-DD`, the evidence `mqlsync score` prints for an activity."""
     shown = ""
-    for key in (*keys, *SHOWN_DETAIL):
-        value = as_text(activity.detail.get(key))
-        if value:
-            shown = f" {value}"
-            break
+    detail = activity.detail
+    if detail:  # most activities carry none: skip the key scan
+        for key in (*keys, *SHOWN_DETAIL):
+            value = detail.get(key)
+            if value is not None and (text := as_text(value)):
+                shown = f" {text}"
+                break
     at = activity.at
-    day = (at if at.utcoffset() == ZERO else at.astimezone(UTC)).date().isoformat()
-    return f"{activity.type}{shown} at {day}"
+    if at.tzinfo is not UTC and at.utcoffset() != ZERO:
+        at = at.astimezone(UTC)
+    return f"{activity.type}{shown} at {at.date().isoformat()}"
 
 
 def _activity_check(

@@ -1,0 +1,82 @@
+"""`mqlsync score` end to end against a stdlib `json.loads` pass over the same file.
+
+Writes N synthetic records (the generator of bench_engine.py: ~30 activities each) to a
+JSONL file, then times, in fresh processes of this interpreter:
+- `json`: read the file line by line and `json.loads` every line (nothing else);
+- `score`: `python -m connector score --mapping mappings/b2b-saas.toml --now ... FILE`,
+  output to a file (read JSONL, validate, score, write JSON lines).
+Each is run `--repeat` times, alternating, and the best of each is kept (the machine is
+shared; the minimum is the least disturbed run). Prints both and the ratio score / json.
+Target: ratio <= 2.0 in the default (pure-Python) install.
+
+    python benchmarks/bench_score_cli.py [--records 50000] [--activities 30] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_engine import NOW, make_lines
+
+ROOT = Path(__file__).resolve().parent.parent
+MAPPING = ROOT / "mappings" / "b2b-saas.toml"
+JSON_PASS = (
+    "import json, sys\n"
+    "with open(sys.argv[1], encoding='utf-8') as f:\n"
+    "    for line in f:\n"
+    "        json.loads(line)\n"
+)
+
+
+def timed(command: list[str], stdout: Path | None = None) -> float:
+    """Wall time of one child process; a failure stops the benchmark with its stderr."""
+    sink = open(stdout, "wb") if stdout else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        t0 = time.perf_counter()
+        run = subprocess.run(command, stdout=sink, stderr=subprocess.PIPE, cwd=ROOT, check=False)
+        elapsed = time.perf_counter() - t0
+    finally:
+        if stdout:
+            sink.close()  # type: ignore[union-attr]
+    if run.returncode != 0:
+        sys.exit(f"{command[:4]} failed ({run.returncode}): {run.stderr.decode()[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--activities", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mqlsync-bench-score-") as tmp:
+        records = Path(tmp) / "records.jsonl"
+        out = Path(tmp) / "scores.jsonl"
+        print(f"generating {args.records:,} records with ~{args.activities} activities each ...")
+        records.write_text("\n".join(make_lines(args.records, args.activities)) + "\n")
+        size = records.stat().st_size / 1e6
+        now = NOW.isoformat().replace("+00:00", "Z")
+        json_cmd = [sys.executable, "-c", JSON_PASS, str(records)]
+        score_cmd = [sys.executable, "-m", "connector", "score", "--mapping", str(MAPPING)]
+        score_cmd += ["--now", now, str(records)]
+        json_s, score_s = [], []
+        for _ in range(args.repeat):
+            json_s.append(timed(json_cmd))
+            score_s.append(timed(score_cmd, stdout=out))
+        lines = sum(1 for _ in out.open(encoding="utf-8"))
+        assert lines == args.records, f"{lines} results for {args.records} records"
+    best_json, best_score = min(json_s), min(score_s)
+    n = args.records
+    print(f"input           : {size:,.0f} MB, {n:,} records")
+    print(f"stdlib json     : {best_json:7.2f} s  {n / best_json:10,.0f} lines/s")
+    print(f"mqlsync score   : {best_score:7.2f} s  {n / best_score:10,.0f} leads/s")
+    print(f"ratio score / json.loads = {best_score / best_json:.2f}  (target <= 2.0)")
+
+
+if __name__ == "__main__":
+    main()
