@@ -31,7 +31,14 @@ from pydantic_settings import (
 
 from .errors import ConfigError
 
-__all__ = ["CONFIG_ENV", "ENV_PREFIX", "SECRET_ENV_VARS", "Settings", "load_settings"]
+__all__ = [
+    "CONFIG_ENV",
+    "ENV_PREFIX",
+    "SECRET_ENV_VARS",
+    "Settings",
+    "env_var",
+    "load_settings",
+]
 
 ENV_PREFIX = "MQLSYNC_"
 CONFIG_ENV = "MQLSYNC_CONFIG"
@@ -292,6 +299,11 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     return _resolve_relative_paths(settings, path)
 
 
+def env_var(section: str, key: str) -> str:
+    """The environment variable that overrides ``[section] key``."""
+    return f"{ENV_PREFIX}{section}__{key}".upper()
+
+
 def _config_error(
     exc: ValidationError, path: Path | None, overrides: dict[str, Any]
 ) -> ConfigError:
@@ -300,11 +312,11 @@ def _config_error(
     for err in exc.errors():
         loc = [str(part) for part in err["loc"]]
         key = _key_name(loc)
-        env_var = ENV_PREFIX + "__".join(loc[:2]).upper()
+        variable = env_var(*loc[:2]) if len(loc) > 1 else f"{ENV_PREFIX}{loc[0]}".upper()
         if loc and loc[0] in overrides:
             origin = "arguments"
-        elif env_var in os.environ:
-            origin, key = "environment", env_var
+        elif variable in os.environ:
+            origin, key = "environment", variable
         else:
             origin = str(path) if path else "defaults"
         problems.append((origin, key, _message(err)))

@@ -41,8 +41,8 @@ from connector.mapping.loader import (
     mapping_version,
     status_problems,
 )
-from connector.ops.daemon import Jobs, run_daemon
-from connector.ops.runner import Context, LiveContext, mapping_path, open_context
+from connector.ops.runner import Context, open_context
+from connector.ops.service import run_service
 from connector.pipeline.live import explain_live
 from connector.pipeline.steps import PlannedChange, RunSummary
 from connector.pipeline.undo import Undo
@@ -253,13 +253,7 @@ def run_command(config: ConfigOption = None) -> None:
     writes, the others stand by and take over within one interval if it dies.
     """
     with handled(), open_context(config) as ctx:
-        stop = threading.Event()
-        live = LiveContext(ctx, mapping_path(ctx.settings))
-        jobs = Jobs(
-            sync=lambda: live.current().sync().run(should_stop=stop.is_set),
-            rescore=lambda: live.current().rescore().run(should_stop=stop.is_set),
-        )
-        code = run_daemon(ctx.settings, jobs, stop=stop, lock=ctx.lock)
+        code = run_service(ctx)
     raise typer.Exit(code)
 
 
@@ -401,13 +395,16 @@ def status_command(
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
     limit: Annotated[int, typer.Option("--limit", help="Runs to show, newest first.")] = 20,
 ) -> None:
-    """Show recent runs, open dead letters (parked ones marked) and the sync watermark."""
+    """Show recent runs, open dead letters (parked ones marked), the sync watermark, the
+    next scheduled sync and rescore, and the API calls used today."""
     if output not in ("table", "json"):
         raise fail("--output must be table or json", 2)
     with handled():
         settings = load_settings(config)
         with StateStore.open(settings.state.url) as store:
             report = status_report(store, settings.crm.kind, limit)
+            now = datetime.now(UTC)
+            report.update(ops_commands.schedule_status(store, settings, now))
     if output == "json":
         typer.echo(json.dumps(report, indent=2))
         return
@@ -428,6 +425,7 @@ def status_command(
             f"  {letter['object']}/{letter['record_id']}: {letter['attempts']} attempt(s)"
             f"{parked}: {letter['error']}"
         )
+    ops_commands.print_schedule(report, now)
 
 
 def status_report(store: StateStore, crm: str, limit: int = 20) -> dict[str, Any]:
@@ -507,6 +505,10 @@ def demo_command(
 from connector.cli import insight_commands  # noqa: E402 - it imports this module's helpers
 
 insight_commands.register(app)
+
+from connector.cli import ops_commands  # noqa: E402 - it imports this module's helpers
+
+ops_commands.register(app)
 
 
 def main() -> None:

@@ -62,6 +62,7 @@ __all__ = [
     "RunReport",
     "Watcher",
     "build_scheduler",
+    "rescore_trigger",
     "run_daemon",
     "sync_interval",
 ]
@@ -299,6 +300,12 @@ def sync_interval(settings: Settings) -> timedelta:
     return timedelta(minutes=settings.schedule.sync_every_minutes)
 
 
+def rescore_trigger(settings: Settings) -> CronTrigger:
+    """Daily at ``[schedule] rescore_at`` in the schedule's time zone."""
+    at, tz = settings.schedule.rescore_at, settings.schedule.tz
+    return CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=tz)
+
+
 def _assemble(
     settings: Settings,
     jobs: Jobs,
@@ -334,7 +341,7 @@ def _assemble(
     at = schedule.rescore_at
     sched.add_job(
         runner.run_rescore,
-        CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=tz),
+        rescore_trigger(settings),
         id="rescore",
         name=f"daily rescore at {at.isoformat()} {tz.key}",
         max_instances=1,

@@ -259,6 +259,16 @@ class StateStore:
         with self.engine.connect() as conn:
             return [conv.run(row) for row in conn.execute(query)]
 
+    def api_calls_since(self, since: datetime, crm: str | None = None) -> int:
+        """API calls of the runs started at or after ``since`` (a day's use of the quota)."""
+        query = select(func.coalesce(func.sum(t.runs.c.api_calls), 0)).where(
+            t.runs.c.started_at >= since
+        )
+        if crm:
+            query = query.where(t.runs.c.crm == crm)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     # --- snapshots -------------------------------------------------------------------
 
     def get_snapshots(self, crm: str, obj: str, ids: Iterable[str]) -> dict[str, Snapshot]:

@@ -1,0 +1,44 @@
+"""`mqlsync run` as an operator starts it: on a pipe (a container, systemd) it logs JSON
+lines, and SIGTERM stops it with exit 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from connector.sandbox.hubspot import HubSpotSandbox
+from tests.ops.helpers import EMAIL, provision, wait_for, write_config
+
+
+def test_mqlsync_run_logs_json_lines_on_a_pipe_and_stops_on_sigterm(tmp_path: Path, monkeypatch):
+    with HubSpotSandbox(contacts=60) as sandbox:
+        config = write_config(tmp_path, sandbox)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MQLSYNC_")}
+        env["MQLSYNC_HUBSPOT_TOKEN"] = sandbox.token
+        monkeypatch.setenv("MQLSYNC_HUBSPOT_TOKEN", sandbox.token)
+        provision(config)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "connector", "run", "--config", str(config)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            lines: list[str] = []
+            assert proc.stderr is not None
+            wait_for(lambda: lines.append(proc.stderr.readline()) or "sync finished" in lines[-1])
+            proc.send_signal(signal.SIGTERM)
+            _, rest = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0
+        events = [json.loads(line) for line in [*lines, *rest.splitlines()] if line]
+        assert all({"event", "level", "timestamp"} <= e.keys() for e in events)
+        finished = next(e for e in events if e["event"].startswith("sync finished"))
+        assert finished["pulled"] == 60 and finished["written"] == 60
+        text = "".join(lines) + rest
+        assert sandbox.token not in text and not EMAIL.search(text)
