@@ -36,6 +36,7 @@ def sb() -> Iterator[SalesforceSandbox]:
 def make_reader(
     sb: SalesforceSandbox, spec: MappingSpec, *, page_size: int = 2000, **kw: object
 ) -> SalesforceReader:
+    bulk = kw.pop("bulk_threshold", 0)
     limiter = kw.pop("limiter", None) or RateLimiter(100_000, 10.0)
     calls = SalesforceCalls(
         sb.instance_url,
@@ -47,7 +48,7 @@ def make_reader(
         max_wait=0.01,
         **kw,  # type: ignore[arg-type]
     )
-    return SalesforceReader(calls, spec, page_size=page_size)
+    return SalesforceReader(calls, spec, page_size=page_size, bulk_threshold=int(str(bulk)))
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +196,31 @@ def test_paging_follows_next_records_url(sb, spec, leads):
     assert sb.request_log.count("GET", QUERY + "/01g") - more_before == len(pages) - 1
     times = [p.modified_at for p in (i for page in pages for i in page.items)]
     assert times == sorted(times)  # ORDER BY SystemModstamp across pages
+
+
+@pytest.mark.parametrize("obj", ["lead", "contact"])
+def test_a_pull_over_the_bulk_threshold_reads_the_rest_through_a_bulk_job(
+    sb, spec, leads, contacts, obj
+):
+    """The first REST page says how big the pull is; past the threshold the rest comes from
+    one Bulk API 2.0 job, typed back from CSV into exactly the records REST gives."""
+    jobs = "/services/data/v59.0/jobs/query"
+    before = sb.request_log.count("POST", jobs)
+    more_before = sb.request_log.count("GET", QUERY + "/01g")
+    reader = make_reader(sb, spec, page_size=200, bulk_threshold=100)
+    pulled = items(list(reader.pull(obj, EPOCH, NOW)))
+    expected = leads if obj == "lead" else contacts
+    assert len(expected) > 200  # more than the first REST page
+    assert sb.request_log.count("POST", jobs) - before == 1  # one job, not one call per page
+    assert sb.request_log.count("GET", QUERY + "/01g") == more_before  # no REST page after it
+    assert set(pulled) == set(expected)
+    for rid, item in expected.items():
+        assert pulled[rid].record == item.record, rid  # numbers, booleans, Account fields
+        assert pulled[rid].current == item.current and pulled[rid].modified_at == item.modified_at
+    # below the threshold: REST pages only
+    small = make_reader(sb, spec, page_size=200, bulk_threshold=100_000)
+    list(small.pull(obj, EPOCH, NOW))
+    assert sb.request_log.count("POST", jobs) - before == 1
 
 
 def test_incremental_pull_returns_only_changed_records(sb, spec, leads, contacts):

@@ -95,21 +95,28 @@ def in_chunks(ids: Sequence[str], soql: str) -> Iterator[str]:
 
 
 def query_pages(
-    calls: SalesforceCalls, soql: str, what: str, batch: int | None = None
+    calls: SalesforceCalls,
+    soql: str,
+    what: str,
+    batch: int | None = None,
+    *,
+    first: Mapping[str, Any] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Pages of records of one SOQL query, following ``nextRecordsUrl``; one call each.
 
     ``batch`` asks for pages of that size (``Sforce-Query-Options: batchSize``, 200–2,000;
-    Salesforce may return fewer).
+    Salesforce may return fewer). ``first``: the query's first answer, already read by the
+    caller (the pages after it are read here).
     """
     headers = {"Sforce-Query-Options": f"batchSize={batch}"} if batch else {}
     client = calls.client
-    result = calls.call(what, client.query, soql, headers=headers)
+    result = first if first is not None else calls.call(what, client.query, soql, headers=headers)
     seen: set[str] = set()
     while True:
         records = result.get("records") or []
-        if records:
+        if records and first is None:
             yield list(records)
+        first = None
         nxt = result.get("nextRecordsUrl")
         if result.get("done", True) or not nxt:
             return

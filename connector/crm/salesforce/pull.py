@@ -44,6 +44,7 @@ from connector.crm.salesforce.activities import (
     soql_text,
     touched_since,
 )
+from connector.crm.salesforce.bulk import bulk_rows
 from connector.crm.salesforce.client import SalesforceCalls
 from connector.crm.values import normalise
 from connector.errors import FatalSyncError
@@ -105,6 +106,10 @@ class Schema:
     stage_field: str | None
     """Where the stage is read: Status (Lead), MQLSync_Stage__c (Contact) if present."""
     lead_statuses: tuple[str, ...]
+    types: Mapping[str, str]
+    """Lower-case field name → describe type (how CSV text from a bulk job is typed)."""
+    parents: Mapping[str, str]
+    """Relationship name → the object it points to (``Account`` → ``Account``)."""
 
     @property
     def select(self) -> list[str]:
@@ -163,6 +168,7 @@ class SalesforceReader:
         lifecycle = mapping.lifecycle
         self.lead_stage = {**LEAD_STAGES, lifecycle.salesforce_mql_status.casefold(): "mql"}
         self._schemas: dict[str, Schema] = {}
+        self._parent_types: dict[str, dict[str, str]] = {}
 
     # ----------------------------------------------------------------------- schema
     def _sobject(self, obj: str) -> str:
@@ -206,8 +212,21 @@ class SalesforceReader:
         statuses = tuple(
             str(v["value"]) for v in status.get("picklistValues") or () if v.get("active", True)
         )
+        types = {name: str(f.get("type") or "") for name, f in fields.items()}
+        parents = {
+            str(f["relationshipName"]): str(f["referenceTo"][0])
+            for f in fields.values()
+            if f.get("relationshipName") and f.get("referenceTo")
+        }
         schema = Schema(
-            sobject, tuple(sources), frozenset(datetimes), write_back, stage_field, statuses
+            sobject,
+            tuple(sources),
+            frozenset(datetimes),
+            write_back,
+            stage_field,
+            statuses,
+            types,
+            parents,
         )
         self._schemas[sobject] = schema
         return schema
@@ -232,13 +251,8 @@ class SalesforceReader:
         schema = self.schema(obj)
         touched = touched_since(self.calls, schema.sobject, since) if since >= BACKFILL else set()
         where = self._where(schema.sobject, f"{MODIFIED} >= {soql_datetime(since)}")
-        soql = (
-            f"SELECT {', '.join(schema.select)} FROM {schema.sobject} "  # noqa: S608
-            f"WHERE {where} ORDER BY {MODIFIED}, Id"
-        )
         before: set[str] = set()
-        what = f"pull {schema.sobject}s changed since"
-        for rows in query_pages(self.calls, soql, what, self.page_size):
+        for rows in self._changed(schema, where, now):
             ids = {str(r.get("Id") or "") for r in rows}
             forced = touched & ids
             touched -= ids
@@ -246,6 +260,74 @@ class SalesforceReader:
             before = ids
         if touched:
             yield from self.read(obj, sorted(touched), now)
+
+    def _changed(
+        self, schema: Schema, where: str, now: datetime
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Rows matching `where`, by REST pages; when the first page says the pull holds
+        more than `bulk_threshold` records, the rest comes from one Bulk API 2.0 job.
+
+        The job reads only records modified up to the run's `now`: it runs after the
+        first page is written, and must not read that page again as our own echoes (a
+        REST cursor is fixed when the query starts; the next run reads from `now` on)."""
+        what = f"pull {schema.sobject}s changed since"
+        select = f"SELECT {', '.join(schema.select)} FROM {schema.sobject}"  # noqa: S608
+        soql = f"{select} WHERE {where} ORDER BY {MODIFIED}, Id"
+        headers = {"Sforce-Query-Options": f"batchSize={self.page_size}"}
+        first = self.calls.call(what, self.calls.client.query, soql, headers=headers)
+        rows = list(first.get("records") or [])
+        if rows:
+            yield rows
+        total = int(first.get("totalSize") or 0)
+        if first.get("done", True) or not rows:
+            return
+        if not self.bulk_threshold or total <= self.bulk_threshold:
+            yield from query_pages(self.calls, soql, what, self.page_size, first=first)
+            return
+        last = rows[-1]
+        stamp = sf_time(last.get(MODIFIED), MODIFIED)
+        if stamp is None or not is_id(str(last.get("Id") or "")):
+            yield from query_pages(self.calls, soql, what, self.page_size, first=first)
+            return
+        at, rid = soql_datetime(stamp), str(last["Id"])
+        rest = (
+            f"{where} AND {MODIFIED} <= {soql_datetime(now)} "
+            f"AND ({MODIFIED} > {at} OR ({MODIFIED} = {at} AND Id > '{rid}'))"
+        )
+        log.info(
+            "%d %ss to pull (more than %d): the rest through a Bulk API 2.0 query job",
+            total, schema.sobject, self.bulk_threshold,
+        )  # fmt: skip
+        yield from bulk_rows(
+            self.calls,
+            schema.sobject,
+            f"{select} WHERE {rest}",
+            what,
+            self._bulk_types(schema),
+            page=self.page_size,
+        )
+
+    def _bulk_types(self, schema: Schema) -> dict[str, str]:
+        """Column → describe type for a bulk job's CSV, parent fields included (one
+        describe per parent object, cached)."""
+        types = dict(schema.types)
+        for path, _ in schema.sources:
+            relation, _, name = path.rpartition(".")
+            target = schema.parents.get(relation)
+            if not relation or target is None:
+                continue
+            found = self._parent_types.get(target)
+            if found is None:
+                described = self.calls.call(
+                    f"describe {target}", self.calls.client.restful, f"sobjects/{target}/describe"
+                )
+                found = {
+                    str(f["name"]).lower(): str(f.get("type") or "")
+                    for f in (described or {}).get("fields") or ()
+                }
+                self._parent_types[target] = found
+            types[path.lower()] = found.get(name.lower(), "")
+        return types
 
     def read(self, obj: str, ids: Sequence[str], now: datetime) -> Iterator[Page]:
         """Fetch specific records (by ``Id IN`` chunks) with their activities."""
