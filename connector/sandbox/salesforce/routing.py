@@ -1,43 +1,28 @@
-"""Route Salesforce's login hosts to the sandbox inside one ``requests`` session.
+"""Route Salesforce's sign-in hosts to the sandbox inside one ``requests`` session.
 
 Why: simple-salesforce builds its sign-in URL as ``https://{domain}.salesforce.com/services/
 Soap/u/…`` or ``…/services/oauth2/token`` and offers no base-URL option except ``scratch_url``
-(SOAP only).  A transport adapter mounted on the session for those hosts sends the same
-request to the sandbox instead, so the client's login code runs unchanged; every other URL
-(the instance URL the login answers with) goes out as usual.
+(SOAP only). The adapter's own forwarding (``[salesforce] login_url``) is reused here for the
+``login`` and ``test`` domains, so a client of `SalesforceSandbox.session` signs in with the
+client's login code unchanged, exactly as mqlsync does.
 """
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlsplit
-
 import requests
-from requests.adapters import HTTPAdapter
 
-__all__ = ["LOGIN_HOSTS", "LoginRoute", "route_login"]
+from connector.crm.salesforce.signin import forward_sign_in
 
-LOGIN_HOSTS = ("https://login.salesforce.com/", "https://test.salesforce.com/")
+__all__ = ["LOGIN_DOMAINS", "route_login"]
 
-
-class LoginRoute(HTTPAdapter):
-    """Rewrites the scheme and host of each request to ``base_url`` (path and query kept)."""
-
-    def __init__(self, base_url: str) -> None:
-        super().__init__()
-        self.base_url = base_url.rstrip("/")
-
-    def send(
-        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        parts = urlsplit(request.url or "")
-        request.url = self.base_url + parts.path + (f"?{parts.query}" if parts.query else "")
-        return super().send(request, *args, **kwargs)
+LOGIN_DOMAINS = ("login", "test")
 
 
-def route_login(session: requests.Session, base_url: str) -> requests.Session:
-    """Mount :class:`LoginRoute` to ``base_url`` for ``login``/``test.salesforce.com`` on
-    ``session``; return it."""
-    for prefix in LOGIN_HOSTS:
-        session.mount(prefix, LoginRoute(base_url))
+def route_login(
+    session: requests.Session, base_url: str, timeout: float = 30.0
+) -> requests.Session:
+    """Send ``https://login.salesforce.com/`` and ``https://test.salesforce.com/`` requests
+    on `session` to `base_url`; return the session."""
+    for domain in LOGIN_DOMAINS:
+        forward_sign_in(session, domain, base_url, timeout)
     return session
