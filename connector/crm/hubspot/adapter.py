@@ -31,15 +31,13 @@ from connector.crm.hubspot.activities import (
 )
 from connector.crm.hubspot.client import HubSpotCalls
 from connector.crm.hubspot.fields import (
-    GROUP,
-    GROUP_LABEL,
     MODIFIED,
     MQL_DATE,
     STAGE_PROPERTY,
     hubspot_value,
-    property_problem,
     property_specs,
 )
+from connector.crm.hubspot.provision import provision_properties
 from connector.crm.hubspot.search import ContactSearch, changed_since
 from connector.crm.hubspot.tasks import SlaTask, create_sla_tasks, tasks_present
 from connector.crm.reading import (
@@ -136,46 +134,8 @@ class HubSpotAdapter:
 
     # ------------------------------------------------------------------ provision
     def provision(self, *, dry_run: bool = False) -> ProvisionReport:
-        """Create the `mqlsync` property group and the §6 properties that are missing."""
-        report = ProvisionReport()
-        props = self.calls.client.crm.properties
-        groups = self.calls.call(
-            "list property groups", props.groups_api.get_all, object_type="contacts"
-        )
-        if GROUP in {g.name for g in groups.results or ()}:
-            report.existing.append(f"group {GROUP}")
-        else:
-            if not dry_run:
-                body = {"name": GROUP, "label": GROUP_LABEL, "displayOrder": -1}
-                self.calls.call(
-                    "create property group",
-                    props.groups_api.create,
-                    object_type="contacts",
-                    property_group_create=body,
-                )
-            report.created.append(f"group {GROUP}")
-        existing = self.calls.call(
-            "list properties", props.core_api.get_all, object_type="contacts"
-        )
-        by_name = {p.name: p for p in existing.results or ()}
-        for spec in self.specs:
-            found = by_name.get(spec.name)
-            if found is None:
-                if not dry_run:
-                    self.calls.call(
-                        f"create property {spec.name}",
-                        props.core_api.create,
-                        object_type="contacts",
-                        property_create=spec.create_body(),
-                    )
-                report.created.append(spec.name)
-            else:
-                problem = property_problem(spec, found)
-                if problem:
-                    report.problems.append(problem)
-                else:
-                    report.existing.append(spec.name)
-        return report
+        """Create the `mqlsync` property group and the write-back properties that are missing."""
+        return provision_properties(self.calls, self.specs, dry_run=dry_run)
 
     # ----------------------------------------------------------------------- pull
     def _search_properties(self) -> list[str]:

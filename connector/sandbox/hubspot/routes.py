@@ -376,6 +376,12 @@ class Router:
                 return (200, g.to_json()) if g else _not_found(f"group {rest[2]} not found")
             return _nf()
         props = store.tables[t].props
+        if len(rest) == 3 and rest[1] == "batch" and method == "POST":
+            if rest[2] == "read":
+                return self._read_properties(t, body)
+            if rest[2] == "create":
+                return self._create_properties(t, body)
+            return _nf()
         if len(rest) == 1 and method == "GET":
             return 200, {"results": [p.to_json() for p in props.values()]}
         if len(rest) == 1 and method == "POST":
@@ -389,6 +395,52 @@ class Router:
             p = props.get(rest[1])
             return (200, p.to_json()) if p else _not_found(f"property {rest[1]} not found")
         return _nf()
+
+    def _read_properties(self, object_type: str, body: Any) -> Response:
+        """``POST /crm/v3/properties/{objectType}/batch/read``: the named properties, in input
+        order; a name the portal lacks is one OBJECT_NOT_FOUND error (207), as the batch
+        object reads answer missing ids. The sandbox keeps no archived properties, so
+        ``"archived": true`` finds none."""
+        inputs = self._inputs(body, BATCH_LIMIT)
+        if isinstance(inputs, tuple):
+            return inputs
+        started = iso_ms(int(time.time() * 1000))
+        props = {} if body.get("archived") is True else self.store.tables[object_type].props
+        results, errors = [], []
+        for inp in inputs:
+            name = str(inp.get("name") or "")
+            found = props.get(name)
+            if found is not None:
+                results.append(found.to_json())
+            else:
+                message = f"Unable to find property {name!r} on {object_type}"
+                errors.append(batch_error("OBJECT_NOT_FOUND", message, {"name": [name]}))
+        return _batch_response(results, errors, started)
+
+    def _create_properties(self, object_type: str, body: Any) -> Response:
+        """``POST /crm/v3/properties/{objectType}/batch/create``: each input is created by the
+        single-create rules; 201 when all were, else 207 with one error per input that was
+        not (an existing name, a group that does not exist), naming it in ``context.name``."""
+        inputs = self._inputs(body, BATCH_LIMIT)
+        if isinstance(inputs, tuple):
+            return inputs
+        started = iso_ms(int(time.time() * 1000))
+        results, errors = [], []
+        for inp in inputs:
+            name = str(inp.get("name") or "")
+            try:
+                if not name:
+                    raise InputError("VALIDATION_ERROR", "each input needs a name")
+                results.append(self.store.create_property(object_type, inp).to_json())
+            except Conflict as exc:
+                errors.append(
+                    batch_error("CONFLICT", str(exc), {"name": [name]},
+                                sub_category="Property.ALREADY_EXISTS")
+                )  # fmt: skip
+            except InputError as exc:
+                errors.append(batch_error("VALIDATION_ERROR", exc.message, {"name": [name]}))
+        status, out = _batch_response(results, errors, started)
+        return (201 if status == 200 else status), out
 
 
 def _assoc_cursor(offset: int) -> str:
