@@ -20,6 +20,12 @@ from connector.ops.metrics import Metrics
 
 __all__ = ["DaemonWatch"]
 
+# Run counts that call for a person: (count, alert name, what the message says).
+_COUNTED = (
+    ("dead_lettered", "dead_letters", "record(s) went to the dead letter (see `mqlsync status`)"),
+    ("sla_breaches", "sla_breach", "MQL(s) passed an SLA window without follow-up"),
+)
+
 
 class DaemonWatch:
     """The daemon's :class:`~connector.ops.daemon.Watcher`.
@@ -67,17 +73,9 @@ class DaemonWatch:
         if outcome.status != "ok" or not isinstance(report, RunReport):
             return
         counts = report.counts()
-        if counts.get("dead_lettered"):
-            alerts.send(
-                "dead_letters",
-                f"{name}: {counts['dead_lettered']} record(s) went to the dead letter "
-                "(see `mqlsync status`)",
-                job=name, run_id=report.run_id, count=counts["dead_lettered"],
-            )  # fmt: skip
-        if counts.get("sla_breaches"):
-            alerts.send(
-                "sla_breach",
-                f"{name}: {counts['sla_breaches']} MQL(s) passed an SLA window without "
-                "follow-up",
-                job=name, run_id=report.run_id, count=counts["sla_breaches"],
-            )  # fmt: skip
+        for key, alert, what in _COUNTED:
+            if counts.get(key):
+                alerts.send(
+                    alert, f"{name}: {counts[key]} {what}",
+                    job=name, run_id=report.run_id, count=counts[key],
+                )  # fmt: skip

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -105,3 +107,23 @@ def receiver() -> Iterator[Receiver]:
     finally:
         r.server.shutdown()
         r.server.server_close()
+
+
+@contextmanager
+def daemon_process(args: list[str], **popen: Any) -> Iterator[subprocess.Popen[str]]:
+    """A child process with piped output, killed if the test leaves it running."""
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def terminate(proc: subprocess.Popen[str]) -> str:
+    """SIGTERM, wait for the exit, and return the rest of stderr."""
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=20)[1]

@@ -7,7 +7,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from connector.sandbox.hubspot import HubSpotSandbox
 from tests.conftest import MAPPINGS, ROOT
-from tests.ops.helpers import free_port, provision, wait_for
+from tests.ops.helpers import daemon_process, free_port, provision, terminate, wait_for
 
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -70,10 +69,7 @@ def test_state_lives_in_the_volume_and_the_healthcheck_passes(tmp_path, monkeypa
         env.update(env_image, MQLSYNC_CONFIG=str(config), MQLSYNC_OBSERVABILITY__PORT=port)
         env["MQLSYNC_HUBSPOT_TOKEN"] = sandbox.token
         entry = [str(Path(sys.executable).parent / "mqlsync"), *stage["cmd"]]  # type: ignore[misc]
-        daemon = subprocess.Popen(
-            entry, cwd=volume, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        try:
+        with daemon_process(entry, cwd=volume, env=env) as daemon:
             healthcheck = stage["healthcheck"]
             assert isinstance(healthcheck, list) and healthcheck[0] == "python"
             probe = [sys.executable, *healthcheck[1:]]
@@ -83,12 +79,7 @@ def test_state_lives_in_the_volume_and_the_healthcheck_passes(tmp_path, monkeypa
 
             wait_for(healthy, timeout=30)
             assert (volume / "mqlsync.db").is_file()
-            daemon.send_signal(signal.SIGTERM)
-            _, err = daemon.communicate(timeout=20)
-        finally:
-            if daemon.poll() is None:
-                daemon.kill()
-                daemon.wait()
+            err = terminate(daemon)
         assert daemon.returncode == 0, err
         assert all(json.loads(line)["event"] for line in err.splitlines())  # JSON on a pipe
 

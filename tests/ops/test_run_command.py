@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 from connector.sandbox.hubspot import HubSpotSandbox
-from tests.ops.helpers import EMAIL, provision, wait_for, write_config
+from tests.ops.helpers import (
+    EMAIL,
+    daemon_process,
+    provision,
+    terminate,
+    wait_for,
+    write_config,
+)
 
 
 def test_mqlsync_run_logs_json_lines_on_a_pipe_and_stops_on_sigterm(tmp_path: Path, monkeypatch):
@@ -21,20 +26,12 @@ def test_mqlsync_run_logs_json_lines_on_a_pipe_and_stops_on_sigterm(tmp_path: Pa
         env["MQLSYNC_HUBSPOT_TOKEN"] = sandbox.token
         monkeypatch.setenv("MQLSYNC_HUBSPOT_TOKEN", sandbox.token)
         provision(config)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "connector", "run", "--config", str(config)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
-        )  # fmt: skip
-        try:
+        command = [sys.executable, "-m", "connector", "run", "--config", str(config)]
+        with daemon_process(command, env=env, cwd=tmp_path) as proc:
             lines: list[str] = []
             assert proc.stderr is not None
             wait_for(lambda: lines.append(proc.stderr.readline()) or "sync finished" in lines[-1])
-            proc.send_signal(signal.SIGTERM)
-            _, rest = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            rest = terminate(proc)
         assert proc.returncode == 0
         events = [json.loads(line) for line in [*lines, *rest.splitlines()] if line]
         assert all({"event", "level", "timestamp"} <= e.keys() for e in events)
