@@ -57,7 +57,7 @@ def test_client_limiter_keeps_under_the_server_limit(tmp_path):
 
 
 def test_daily_limit_stops_the_run_without_spinning(tmp_path):
-    with HubSpotSandbox(contacts=300, daily_limit=25) as sandbox:
+    with HubSpotSandbox(contacts=300, daily_limit=10) as sandbox:
         _, store, sync = sync_against(sandbox, tmp_path, RateLimiter(1000, 1.0))
         with store, pytest.raises(DailyLimitExceeded):
             sync.run()
