@@ -255,8 +255,9 @@ class BatchWriter:
         self._write(batch)
 
     def _guard(self, batch: list[Patch]) -> list[Patch]:
-        """Drop backward stage moves whose record is no longer at MQL in the CRM, or was
-        changed by someone since mqlsync read it (a rep's meeting, a move to SQL)."""
+        """Drop backward stage moves whose record no longer holds the stage the decision
+        was made on (MQL, or a status sales rejected it with), or was changed by someone
+        since mqlsync read it (a rep's meeting, a move to SQL)."""
         backward = [p.record_id for p in batch if p.stage_backward]
         if not backward:
             return batch
@@ -268,7 +269,7 @@ class BatchWriter:
                 now = current.get(patch.record_id)
                 if (
                     now is None
-                    or now.values.get(STAGE_FIELD) != "mql"
+                    or now.values.get(STAGE_FIELD) != item.pulled.current.get(STAGE_FIELD)
                     or now.modified_at > item.pulled.seen_at
                 ):
                     del self._waiting[patch.record_id]

@@ -126,7 +126,10 @@ def test_lead_stages_come_from_status(leads):
     assert by_status["Marketing Qualified"].record.properties["lifecycle_stage"] == "mql"
     assert by_status["Working - Contacted"].current["stage"] == "sal"
     assert by_status["Open - Not Contacted"].current["stage"] == "lead"
-    assert by_status["Closed - Not Converted"].current["stage"] == "lead"
+    # rejected: stage `lead` for the lifecycle, but not the status mqlsync writes for
+    # `lead`, so a recycle writes over it
+    assert by_status["Closed - Not Converted"].record.properties["lifecycle_stage"] == "lead"
+    assert by_status["Closed - Not Converted"].current["stage"] is None
 
 
 def test_campaign_members_become_webinar_and_form_activities(sb, leads):
@@ -305,7 +308,10 @@ def test_unprovisioned_org_reads_empty_write_back_fields(spec):
         for item in pulled.values():
             assert all(v is None for v in item.current.values())
         leads = items(list(reader.pull("lead", EPOCH, NOW)))
-        assert all(i.current["score"] is None and i.current["stage"] for i in leads.values())
+        assert all(
+            i.current["score"] is None and i.record.properties["lifecycle_stage"]
+            for i in leads.values()
+        )
 
 
 def test_an_expired_session_is_an_authentication_error(sb, spec):

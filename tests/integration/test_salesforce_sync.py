@@ -185,3 +185,47 @@ def test_sla_breaches_become_salesforce_tasks_for_the_owner_once(tmp_path):
             fresh = [SlaBreach(rid, None, ("disposition",), t0, "fit A") for rid in leads]
             assert adapter.notify_sla_breaches("lead", fresh[:2], now=t0) == 2
             assert adapter.sla_tasks_present("lead", fresh) == {b.key for b in fresh[:2]}
+
+
+def test_a_lead_sales_rejects_is_recycled_with_the_reason_and_an_unrejected_one_is_not(tmp_path):
+    """Sales closes an MQL as "Closed - Not Converted": the next sync moves it back to
+    "Open - Not Contacted" with the reason; a lead closed without ever being an MQL is
+    left alone."""
+    from datetime import timedelta
+
+    from connector.core.scoring import compile_mapping
+    from connector.crm.ratelimit import RateLimiter
+    from connector.crm.salesforce.adapter import SalesforceAdapter
+    from connector.crm.salesforce.client import SalesforceCalls
+    from connector.mapping.loader import load_mapping
+    from connector.pipeline.sync import Sync
+    from connector.state import StateStore
+
+    spec = load_mapping(MAPPINGS / "b2b-saas.toml")
+    t0 = datetime.now(UTC)
+    with SalesforceSandbox(contacts=300, seed=8) as sandbox:
+        calls = SalesforceCalls(
+            sandbox.instance_url, sandbox.session_id, ca_bundle=sandbox.ca_path,
+            limiter=RateLimiter(100_000, 10.0),
+        )  # fmt: skip
+        adapter = SalesforceAdapter(calls, spec)
+        adapter.provision()
+        mapping = compile_mapping(spec)
+        with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
+            Sync(adapter, mapping, store, clock=lambda: t0).run()
+            mqls = [s.record_id for s in store.iter_snapshots("salesforce", "lead")
+                    if s.stage == "mql"]  # fmt: skip
+            never = [s.record_id for s in store.iter_snapshots("salesforce", "lead")
+                     if s.stage == "lead" and s.mql_at is None]  # fmt: skip
+            assert mqls and never
+            rejected, closed = mqls[0], never[0]
+            sandbox.store.touch("Lead", rejected, Status="Closed - Not Converted")
+            sandbox.store.touch("Lead", closed, Status="Closed - Not Converted")
+            later = Sync(adapter, mapping, store, clock=lambda: t0 + timedelta(hours=2)).run()
+            assert later.failed == 0 and later.recycled >= 1
+        back = sandbox.store.get("Lead", rejected) or {}
+        assert back["Status"] == "Open - Not Contacted"
+        assert back["MQLSync_Recycle_Reason__c"].startswith("rejected by sales")
+        assert back["MQLSync_Recycled_At__c"] is not None
+        left = sandbox.store.get("Lead", closed) or {}
+        assert left["Status"] == "Closed - Not Converted" and not left["MQLSync_Recycle_Reason__c"]

@@ -167,6 +167,7 @@ class SalesforceReader:
                 self.fields.setdefault(name, canonical)
         lifecycle = mapping.lifecycle
         self.lead_stage = {**LEAD_STAGES, lifecycle.salesforce_mql_status.casefold(): "mql"}
+        self.rejected = frozenset(s.casefold() for s in lifecycle.rejected_statuses.salesforce)
         self._schemas: dict[str, Schema] = {}
         self._parent_types: dict[str, dict[str, str]] = {}
 
@@ -503,5 +504,13 @@ class SalesforceReader:
                 current[logical] = normalise(logical, clean_value(row.get(name) if name else None))
             except (ValueError, OverflowError, OSError):
                 current[logical] = None
-        current[STAGE_FIELD] = self.stage(schema, rid, row)
+        stage = self.stage(schema, rid, row)
+        if schema.sobject == "Lead" and self._rejected_status(row):
+            # a status sales rejected with reads as stage `lead`, but it is not the status
+            # mqlsync writes for `lead`: a recycle must write over it
+            stage = None
+        current[STAGE_FIELD] = stage
         return current
+
+    def _rejected_status(self, row: Mapping[str, Any]) -> bool:
+        return str(row.get("Status") or "").strip().casefold() in self.rejected
