@@ -56,9 +56,9 @@ from connector.errors import AuthenticationError, DailyLimitExceeded, Interrupte
 
 __all__ = [
     "RESCORE_MISFIRE_GRACE_S",
+    "JobOutcome",
     "JobRunner",
     "Jobs",
-    "Outcome",
     "RunReport",
     "Watcher",
     "build_scheduler",
@@ -98,7 +98,7 @@ class RunReport(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class JobOutcome:
     """How one scheduled job ended.
 
     ``status``: ``ok``, ``failed`` (``fatal`` when it stops the daemon), ``stopped`` (on
@@ -116,7 +116,7 @@ class Outcome:
 class Watcher(Protocol):
     """Told every job's outcome (see ``connector.ops.watch``)."""
 
-    def job_done(self, name: str, outcome: Outcome) -> None: ...
+    def job_done(self, name: str, outcome: JobOutcome) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ class JobRunner:
                         "%s skipped: standing by, another process holds the lock; "
                         "trying again at the next interval", name,
                     )  # fmt: skip
-                    self._tell(name, Outcome("skipped", reason="standby"))
+                    self._tell(name, JobOutcome("skipped", reason="standby"))
                     return
                 logger.info("took the lock: this process now runs the syncs")
             if self._paused_day is not None and self._paused_day == self._today():
@@ -203,7 +203,7 @@ class JobRunner:
                     "%s skipped: the daily API limit was reached today; next try after "
                     "midnight %s", name, self._tz.key,
                 )  # fmt: skip
-                self._tell(name, Outcome("skipped", reason="daily API limit reached"))
+                self._tell(name, JobOutcome("skipped", reason="daily API limit reached"))
                 return
             outcome = self._run_body(name, body)
             if outcome is not None:
@@ -211,7 +211,7 @@ class JobRunner:
         finally:
             self._lock.release()
 
-    def _tell(self, name: str, outcome: Outcome) -> None:
+    def _tell(self, name: str, outcome: JobOutcome) -> None:
         if self._watcher is None:
             return
         try:
@@ -219,7 +219,7 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - observing must never stop the daemon
             logger.warning("could not record the %s outcome: %s", name, redact(str(exc)))
 
-    def _run_body(self, name: str, body: Callable[[], object]) -> Outcome | None:
+    def _run_body(self, name: str, body: Callable[[], object]) -> JobOutcome | None:
         """Run one job; its outcome, or None when the watcher was already told."""
         logger.info("%s started", name, extra={"job": name})
         started = time.monotonic()
@@ -232,21 +232,21 @@ class JobRunner:
             )  # fmt: skip
             self.exit_code = 1
             self._stopping.set()
-            outcome = Outcome("failed", time.monotonic() - started, error=exc, fatal=True)
+            outcome = JobOutcome("failed", time.monotonic() - started, error=exc, fatal=True)
             self._tell(name, outcome)  # before shutting down: health must flip first
             if self._on_fatal is not None:
                 self._on_fatal()
             return None
         except Interrupted as exc:
             logger.info("%s stopped: %s", name, redact(str(exc)), extra={"job": name})
-            return Outcome("stopped", time.monotonic() - started, error=exc)
+            return JobOutcome("stopped", time.monotonic() - started, error=exc)
         except DailyLimitExceeded as exc:
             self._paused_day = self._today()
             logger.warning(
                 "%s stopped: %s; syncs and rescores pause until midnight %s",
                 name, redact(str(exc)), self._tz.key, extra={"job": name},
             )  # fmt: skip
-            return Outcome("failed", time.monotonic() - started, error=exc)
+            return JobOutcome("failed", time.monotonic() - started, error=exc)
         except Exception as exc:  # noqa: BLE001 - any job failure is logged, the daemon goes on
             logger.error(
                 "%s failed after %.1f s: %s: %s; the next scheduled run tries again",
@@ -255,10 +255,10 @@ class JobRunner:
             )  # fmt: skip
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s", redact("".join(traceback.format_exception(exc))))
-            return Outcome("failed", time.monotonic() - started, error=exc)
+            return JobOutcome("failed", time.monotonic() - started, error=exc)
         seconds = time.monotonic() - started
         _log_finished(name, result, seconds)
-        return Outcome("ok", seconds, result=result)
+        return JobOutcome("ok", seconds, result=result)
 
 
 def _log_finished(name: str, result: object, seconds: float) -> None:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.errors import redact
-from connector.ops.daemon import Outcome
+from connector.ops.daemon import JobOutcome
 
 __all__ = ["MISSED_INTERVALS", "Health"]
 
@@ -44,7 +44,7 @@ class Health:
         self.auth_failure: str | None = None
         self.standby = False
 
-    def job_done(self, name: str, outcome: Outcome) -> None:
+    def job_done(self, name: str, outcome: JobOutcome) -> None:
         """Note a sync's outcome (rescores do not make the CRM stale or fresh)."""
         with self._lock:
             if outcome.fatal:

@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from connector.crm.ratelimit import RateLimiter
-from connector.ops.daemon import Outcome, RunReport
+from connector.ops.daemon import JobOutcome, RunReport
 
 __all__ = ["DURATION_BUCKETS", "Metrics", "limiter_of"]
 
@@ -107,7 +107,7 @@ class Metrics:
         )
         r.register(_ApiCollector(limiter))
 
-    def job_done(self, name: str, outcome: Outcome) -> None:
+    def job_done(self, name: str, outcome: JobOutcome) -> None:
         """Count a finished (or failed) run; skipped jobs are not runs."""
         if outcome.status == "skipped":
             return

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from connector.errors import redact
 from connector.ops.alerts import Alerts
-from connector.ops.daemon import Outcome, RunReport
+from connector.ops.daemon import JobOutcome, RunReport
 from connector.ops.health import Health
 from connector.ops.metrics import Metrics
 
@@ -46,7 +46,7 @@ class DaemonWatch:
         self.alerts = alerts
         self._dead_letters = dead_letters
 
-    def job_done(self, name: str, outcome: Outcome) -> None:
+    def job_done(self, name: str, outcome: JobOutcome) -> None:
         """Update health and metrics, then alert if the outcome needs a person."""
         self.health.job_done(name, outcome)
         self.metrics.job_done(name, outcome)
@@ -56,7 +56,7 @@ class DaemonWatch:
             self._alert(self.alerts, name, outcome)
 
     @staticmethod
-    def _alert(alerts: Alerts, name: str, outcome: Outcome) -> None:
+    def _alert(alerts: Alerts, name: str, outcome: JobOutcome) -> None:
         if outcome.status == "failed":
             error = redact(str(outcome.error))
             kind = type(outcome.error).__name__

@@ -14,7 +14,7 @@ import pytest
 
 from connector.errors import AuthenticationError, FatalSyncError
 from connector.ops.alerts import Alerts
-from connector.ops.daemon import Outcome
+from connector.ops.daemon import JobOutcome
 from connector.ops.health import Health
 from connector.ops.logs import EMAIL_MASK, configure_logging
 from tests.ops.helpers import EMAIL, receiver
@@ -42,9 +42,9 @@ def test_healthy_until_three_intervals_pass_without_a_successful_sync():
     healthy, body = health.report()
     assert not healthy and body["status"] == "unhealthy"
     assert "no successful sync" in str(body["reason"])
-    health.job_done("sync", Outcome("ok", 1.0))
+    health.job_done("sync", JobOutcome("ok", 1.0))
     assert health.report()[0]
-    health.job_done("sync", Outcome("failed", 1.0, error=FatalSyncError("HTTP 400")))
+    health.job_done("sync", JobOutcome("failed", 1.0, error=FatalSyncError("HTTP 400")))
     clock.now += 44 * 60
     healthy, body = health.report()
     assert healthy and body["last_failure"] == "HTTP 400"  # one failure is not an outage
@@ -55,7 +55,7 @@ def test_healthy_until_three_intervals_pass_without_a_successful_sync():
 def test_an_authentication_failure_is_unhealthy_at_once_and_redacted():
     health = Health(timedelta(minutes=15), clock=Clock())
     error = AuthenticationError(f"HubSpot refused the token Bearer {TOKEN}")
-    health.job_done("sync", Outcome("failed", 0.1, error=error, fatal=True))
+    health.job_done("sync", JobOutcome("failed", 0.1, error=error, fatal=True))
     healthy, body = health.report()
     assert not healthy and str(body["reason"]).startswith("authentication failed")
     assert TOKEN not in json.dumps(body)
@@ -65,7 +65,7 @@ def test_a_standby_daemon_is_healthy():
     clock = Clock()
     health = Health(timedelta(minutes=1), clock=clock)
     clock.now += 3600
-    health.job_done("sync", Outcome("skipped", reason="standby"))
+    health.job_done("sync", JobOutcome("skipped", reason="standby"))
     healthy, body = health.report()
     assert healthy and body["role"] == "standby"
 

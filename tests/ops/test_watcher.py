@@ -6,7 +6,7 @@ import logging
 from zoneinfo import ZoneInfo
 
 from connector.errors import AuthenticationError
-from connector.ops.daemon import JobRunner, Jobs, Outcome
+from connector.ops.daemon import JobOutcome, JobRunner, Jobs
 from connector.pipeline.steps import RunSummary
 
 UTC = ZoneInfo("UTC")
@@ -14,10 +14,10 @@ UTC = ZoneInfo("UTC")
 
 class Told:
     def __init__(self, fail: bool = False) -> None:
-        self.outcomes: list[tuple[str, Outcome]] = []
+        self.outcomes: list[tuple[str, JobOutcome]] = []
         self.fail = fail
 
-    def job_done(self, name: str, outcome: Outcome) -> None:
+    def job_done(self, name: str, outcome: JobOutcome) -> None:
         self.outcomes.append((name, outcome))
         if self.fail:
             raise RuntimeError("metrics backend down")
