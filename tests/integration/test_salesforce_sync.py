@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from typer.testing import CliRunner
@@ -39,6 +40,44 @@ def test_sync_once_scores_leads_and_contacts_then_writes_nothing_more(tmp_path, 
         assert lead["MQLSync_Scored_At__c"] <= datetime.now(UTC)
         second = runner.invoke(app, ["sync", "--once", "--config", str(config)])
         assert second.exit_code == 0 and "written 0," in second.stdout, second.stdout
+
+
+def test_plan_and_explain_read_a_salesforce_org(tmp_path, monkeypatch):
+    """`plan` lists what a sync would write without writing; `explain --contact` finds a
+    Lead by email and a Contact by id and says why each scored."""
+    with SalesforceSandbox(contacts=200, seed=9) as sandbox:
+        config = tmp_path / "mqlsync.toml"
+        config.write_text(
+            '[crm]\nkind = "salesforce"\n'
+            f'[salesforce]\ninstance_url = "{sandbox.instance_url}"\n'
+            f'ca_bundle = "{sandbox.ca_path}"\n'
+            f'[mapping]\npath = "{MAPPINGS / "b2b-saas.toml"}"\n'
+            f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
+        )
+        monkeypatch.setenv("MQLSYNC_SF_SESSION_ID", sandbox.session_id)
+        monkeypatch.delenv("MQLSYNC_CONFIG", raising=False)
+        runner = CliRunner()
+        writes = len(sandbox.writes)
+        plan = runner.invoke(app, ["plan", "--config", str(config), "-o", "json"])
+        assert plan.exit_code == 0, plan.output
+        planned = json.loads(plan.stdout)
+        changes = planned["changes"]
+        assert planned["totals"]["written"] == 0 and planned["totals"]["changed"] > 0
+        assert changes and {x["record_id"][:3] for x in changes} == {"00Q", "003"}
+        assert len(sandbox.writes) == writes  # a plan writes nothing
+        lead = next(
+            r for r in (sandbox.store.get("Lead", rid) for rid in sandbox.store.tables["Lead"].by_id)
+            if r and not r["IsConverted"] and r.get("Email")
+        )  # fmt: skip
+        contact = next(iter(sandbox.store.tables["Contact"].by_id))
+        for key, rid in ((lead["Email"], lead["Id"]), (contact, contact)):
+            shown = runner.invoke(app, ["explain", "--config", str(config), "--contact", key])
+            assert shown.exit_code == 0, shown.output
+            assert rid[:15] in shown.stdout and "fit" in shown.stdout.lower()
+        missing = runner.invoke(
+            app, ["explain", "--config", str(config), "--contact", "nobody@example.invalid"]
+        )
+        assert missing.exit_code == 1 and "no lead or contact matches" in missing.output
 
 
 def test_demo_on_the_salesforce_sandbox():
