@@ -11,7 +11,7 @@ it refuses goes through the hand validator, which either accepts it (ids given a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -204,9 +204,28 @@ class BadLine:
         return f"line {self.line}: {self.message}"
 
 
-_DECODE_RECORD = msgspec.json.Decoder(LeadRecord).decode
-"""One JSONL line straight to a `LeadRecord` (types, non-empty id and type, aware times)."""
 _DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
+_PROBE = '{"id": "p", "activities": [{"type": "t", "at": "2026-01-01T00:00:00Z"}]}'
+
+
+def _typed_decoder() -> Callable[[str], LeadRecord] | None:
+    """msgspec's decoder of one JSONL line straight to a `LeadRecord` (field types, non-empty
+    id and type, aware times), when msgspec can see the field types.
+
+    The optional mypyc build erases class annotations to bare runtime classes, so msgspec
+    would leave activities as dicts there: that build reads lines with `json` and its
+    compiled validator instead.
+    """
+    try:
+        decode = msgspec.json.Decoder(LeadRecord).decode
+        probe = decode(_PROBE)
+    except (TypeError, *_DECODE_ERRORS):
+        return None
+    decoded: tuple[object, ...] = probe.activities  # as decoded: not trusted to be typed
+    return decode if all(type(a) is Activity for a in decoded) else None
+
+
+_DECODE_RECORD = _typed_decoder()
 
 
 def read_line(line: str) -> LeadRecord:
@@ -216,10 +235,11 @@ def read_line(line: str) -> LeadRecord:
     read again by `json` and `parse_record`, which accept the looser forms and word
     the errors, so both paths agree on every line either can read.
     """
-    try:
-        return _DECODE_RECORD(line)
-    except _DECODE_ERRORS:
-        pass
+    if _DECODE_RECORD is not None:
+        try:
+            return _DECODE_RECORD(line)
+        except _DECODE_ERRORS:
+            pass
     try:
         raw = json.loads(line)
     except json.JSONDecodeError as exc:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from connector.core.explain import explain
-from connector.core.records import Activity, LeadRecord, parse_record
+from connector.core.records import Activity, LeadRecord, parse_record, read_line
 from connector.core.scoring import COMPILED, compile_mapping, score
 from connector.mapping.loader import load_mapping
 from connector.sandbox.synthetic import generate_people
@@ -50,8 +50,10 @@ def main() -> None:
     for path in sorted(mappings_dir.glob("*.toml")):
         mapping = compile_mapping(load_mapping(path))
         for i, record in enumerate(records):
-            # round-trip through the wire shape, as `mqlsync score` reads records
-            record = parse_record(json.loads(json.dumps(record.to_json())))
+            # round-trip through the wire shape, as `mqlsync score` reads records (the pure
+            # build decodes typed with msgspec, the compiled one with json + parse_record)
+            record = read_line(json.dumps(record.to_json()))
+            assert record == parse_record(record.to_json())
             since = NOW - timedelta(days=40) if i % 7 == 0 else None
             result = score(record, mapping, NOW, engagement_since=since, require_hot=i % 11 == 0)
             # rescore workers send results without reasons, and records, between processes
@@ -61,6 +63,7 @@ def main() -> None:
             line = {
                 "mapping": path.stem,
                 "result": result.to_json(),
+                "line": result.to_json_line() == json.dumps(result.to_json()),
                 "pickled": again.to_json() == sent.to_json()
                 and pickle.loads(pickle.dumps(record)) == record,
                 "held": score(held, mapping, NOW).to_json()

@@ -70,6 +70,7 @@ def test_compiled_scores_are_byte_identical_to_pure(compiled_site: Path) -> None
     lines = pure.splitlines()
     assert len(lines) == 4 * int(PEOPLE)  # every shipped mapping scored every person
     assert '"pickled": false' not in pure and '"held": false' not in pure
+    assert '"line": false' not in pure  # to_json_line is json.dumps(to_json()) in both
     assert compiled == pure
 
 

@@ -41,8 +41,10 @@ CANONICAL = {
 
 def typed(line: str) -> object:
     """What the typed decoder alone makes of a line (None when it refuses it)."""
+    decode = records_module._DECODE_RECORD
+    assert decode is not None
     try:
-        return records_module._DECODE_RECORD(line)
+        return decode(line)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
 
@@ -52,6 +54,7 @@ def plain(line: str) -> object:
 
 
 def test_canonical_lines_take_the_typed_decoder():
+    assert records_module._DECODE_RECORD is not None  # the default (pure) install has it
     line = json.dumps(CANONICAL)
     record = typed(line)
     assert record is not None and record == plain(line)
