@@ -8,9 +8,16 @@ key must be an error rather than a rule that silently never fires.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from connector.core.records import ACTIVITY_TYPES
 
@@ -277,10 +284,36 @@ def _hubspot_stages() -> StageValues:
     )
 
 
+def _salesforce_stages() -> StageValues:
+    return StageValues(
+        lead="Open - Not Contacted",
+        mql="Marketing Qualified",
+        sal="Working - Contacted",
+        sql="Closed - Converted",
+    )
+
+
 class StageMaps(Spec):
-    """Per-CRM stage value maps (design §6b, §6c)."""
+    """Per-CRM values of the canonical stages: HubSpot's lifecycle stage, Salesforce's
+    Lead Status (Contacts hold the canonical names in their own stage field).
+
+    On Salesforce, `mql` is the status a promotion sets and `lead` the one a recycle sets;
+    `sal`, `sql` (and any later stage given) are statuses sales sets, which mqlsync reads as
+    those stages and never overwrites.
+    """
 
     hubspot: StageValues = Field(default_factory=_hubspot_stages)
+    salesforce: StageValues = Field(default_factory=_salesforce_stages)
+
+    @field_validator("hubspot", "salesforce", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any, info: ValidationInfo) -> Any:
+        """Keys given change those stages only; the others keep their defaults (as the
+        commented defaults in the shipped mappings promise: uncomment a line to change it)."""
+        if isinstance(value, dict):
+            defaults = _hubspot_stages if info.field_name == "hubspot" else _salesforce_stages
+            return {**defaults().model_dump(), **value}
+        return value
 
 
 class Sla(Spec):
@@ -304,12 +337,34 @@ class Lifecycle(Spec):
         default_factory=lambda: ["IN_PROGRESS", "CONNECTED", "OPEN_DEAL"]
     )
     """HubSpot has no SAL stage: an MQL with one of these lead statuses is sales-accepted."""
-    salesforce_mql_status: str = "Marketing Qualified"
-    salesforce_recycle_status: str = "Open - Not Contacted"
+    salesforce_mql_status: str | None = None
+    """Older name of `stages.salesforce.mql`; wins when set."""
+    salesforce_recycle_status: str | None = None
+    """Older name of `stages.salesforce.lead`; wins when set."""
     salesforce_promotable_statuses: list[str] = Field(
         default_factory=lambda: ["Open - Not Contacted"]
     )
     sla: Sla = Field(default_factory=Sla)
+
+    @model_validator(mode="after")
+    def _salesforce_statuses_set(self) -> Lifecycle:
+        missing = [s for s in ("lead", "mql") if not getattr(self.lead_statuses, s)]
+        if missing:
+            raise ValueError(
+                f"[lifecycle.stages.salesforce] needs {' and '.join(missing)}: the Lead Status "
+                "a promotion (mql) and a recycle (lead) set"
+            )
+        return self
+
+    @property
+    def lead_statuses(self) -> StageValues:
+        """Salesforce Lead Status per canonical stage, the older single keys applied."""
+        update = {}
+        if self.salesforce_mql_status:
+            update["mql"] = self.salesforce_mql_status
+        if self.salesforce_recycle_status:
+            update["lead"] = self.salesforce_recycle_status
+        return self.stages.salesforce.model_copy(update=update)
 
     def rejected_for(self, crm: str) -> frozenset[str]:
         """Lead statuses (casefolded) that mean sales rejected an MQL in `crm`."""

@@ -16,7 +16,7 @@ from connector.crm.salesforce.client import SalesforceCalls
 from connector.crm.salesforce.provision import provision
 from connector.crm.salesforce.pull import MODIFIED, SalesforceReader
 from connector.crm.salesforce.tasks import create_sla_tasks, tasks_present
-from connector.crm.salesforce.write import BATCH, lead_stage_values, write
+from connector.crm.salesforce.write import BATCH, PAST_MQL_ORDER, lead_stage_values, write
 from connector.mapping.schema import MappingSpec
 
 
@@ -44,9 +44,12 @@ class SalesforceAdapter:
             calls, mapping, page_size=page_size, bulk_threshold=bulk_threshold
         )
         lifecycle = mapping.lifecycle
-        self.stage_values = lead_stage_values(
-            lifecycle.salesforce_mql_status, lifecycle.salesforce_recycle_status
-        )
+        statuses = lifecycle.lead_statuses
+        assert statuses.mql and statuses.lead  # the mapping refuses a map without them
+        self.statuses = (statuses.mql, statuses.lead)
+        self.stage_values = lead_stage_values(statuses.mql, statuses.lead)
+        self.protected = tuple(v for st in PAST_MQL_ORDER if (v := getattr(statuses, st)))
+        """Lead statuses sales sets (`sal` and later): read as those stages, never written."""
         self.rejected = tuple(lifecycle.rejected_statuses.salesforce)
 
     @property
@@ -57,9 +60,7 @@ class SalesforceAdapter:
     def provision(self, *, dry_run: bool = False) -> ProvisionReport:
         """Create the custom fields on Lead and Contact (or write a package to deploy) and
         check the Lead Status picklist has the statuses mqlsync sets."""
-        lifecycle = self.mapping.lifecycle
-        statuses = (lifecycle.salesforce_mql_status, lifecycle.salesforce_recycle_status)
-        return provision(self.calls, dry_run=dry_run, lead_statuses=statuses)
+        return provision(self.calls, dry_run=dry_run, lead_statuses=self.statuses)
 
     def pull(
         self, obj: str, since: datetime, now: datetime, previous: Previous | None = None
@@ -86,7 +87,14 @@ class SalesforceAdapter:
     def write(self, obj: str, patches: list[Patch]) -> list[Outcome]:
         """≤ 600 records in one composite call (three sObject Collections updates and the
         read of their modified times); a move back is written like any other value."""
-        return write(self.calls, obj, patches, self.stage_values, rejected_statuses=self.rejected)
+        return write(
+            self.calls,
+            obj,
+            patches,
+            self.stage_values,
+            protected_statuses=self.protected,
+            rejected_statuses=self.rejected,
+        )
 
     def notify_sla_breaches(
         self, obj: str, breaches: Sequence[SlaBreach], *, now: datetime | None = None

@@ -159,8 +159,8 @@ def _status_problems(status: Mapping[str, Any] | None, wanted: Sequence[str]) ->
             problems.append(
                 f"Lead Status picklist has no value {value!r}, which mqlsync writes: add it in "
                 "Setup → Object Manager → Lead → Fields & Relationships → Lead Status → Values "
-                f"→ New ({value!r}, not converted), or set [lifecycle] salesforce_mql_status / "
-                f"salesforce_recycle_status in the mapping to one of: {', '.join(have)}"
+                f"→ New ({value!r}, not converted), or set mql / lead under "
+                f"[lifecycle.stages.salesforce] in the mapping to one of: {', '.join(have)}"
             )
     return problems
 

@@ -81,9 +81,6 @@ CONTACT_ALIASES = {
     "Country": "MailingCountry",
 }
 """Lead field → where a Contact holds the same fact (its Account, its mailing address)."""
-LEAD_STAGES = {"working - contacted": "sal", "closed - converted": "sql"}
-"""Lead statuses sales sets → canonical stages mqlsync never moves (design §5, §6c); the
-configured MQL status is `mql`, every other status (open, rejected, custom) is `lead`."""
 STAGES = ("subscriber", "lead", "mql", "sal", "sql", "opportunity", "customer")
 _LONGEST = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -166,7 +163,15 @@ class SalesforceReader:
             if canonical not in self.fields.values():
                 self.fields.setdefault(name, canonical)
         lifecycle = mapping.lifecycle
-        self.lead_stage = {**LEAD_STAGES, lifecycle.salesforce_mql_status.casefold(): "mql"}
+        statuses = lifecycle.lead_statuses.model_dump()
+        self.lead_stage = {
+            str(value).casefold(): stage
+            for stage, value in statuses.items()
+            if value and stage != "lead"
+        }
+        """Lead Status → canonical stage: the mapping's MQL status is `mql`, statuses sales
+        sets (`sal`, `sql` …) are those stages, every other one (open, rejected, custom)
+        is `lead`."""
         self.rejected = frozenset(s.casefold() for s in lifecycle.rejected_statuses.salesforce)
         self._schemas: dict[str, Schema] = {}
         self._parent_types: dict[str, dict[str, str]] = {}

@@ -12,7 +12,7 @@ Salesforce counts as one call:
   must be the echo of our own write).
 
 Stages: a Lead's stage is its `Status` (mql → "Marketing Qualified", lead → "Open - Not
-Contacted", from the mapping's `[lifecycle] salesforce_mql_status` / `salesforce_recycle_status`);
+Contacted", from the mapping's `[lifecycle.stages.salesforce]` `mql` / `lead`);
 a Contact's is the text field `MQLSync_Stage__c` holding the canonical name. Salesforce has no
 forward-only stage, so a recycle (mql → lead) is one request, unlike HubSpot's clear-then-set.
 Leads are always written with `Sforce-Auto-Assign: FALSE` so an update never re-runs the
@@ -76,10 +76,12 @@ BATCH = MAX_RECORDS * COLLECTIONS
 """Records written per API call."""
 
 SALES_STATUSES: tuple[str, ...] = ("Working - Contacted", "Closed - Converted")
-"""Lead statuses sales sets; mqlsync never overwrites them (§6c)."""
+"""Lead statuses sales sets in a new org (the default `sal` and `sql` of the mapping's
+`[lifecycle.stages.salesforce]`); mqlsync never overwrites them."""
 
-PAST_MQL = frozenset({"sal", "sql", "opportunity", "customer"})
-"""Canonical stages mqlsync never moves a record out of (forward-only guard, §5)."""
+PAST_MQL_ORDER = ("sal", "sql", "opportunity", "customer")
+PAST_MQL = frozenset(PAST_MQL_ORDER)
+"""Canonical stages mqlsync never moves a record out of (forward-only guard)."""
 
 RETRIABLE_CODES = frozenset(
     {
@@ -110,8 +112,8 @@ class SalesforceCallsLike(Protocol):
 
 
 def lead_stage_values(mql_status: str, recycle_status: str) -> dict[str, str]:
-    """Canonical stage → Lead Status, from `[lifecycle] salesforce_mql_status` /
-    `salesforce_recycle_status` (defaults "Marketing Qualified" / "Open - Not Contacted")."""
+    """Canonical stage → Lead Status, from `[lifecycle.stages.salesforce]` `mql` / `lead`
+    (defaults "Marketing Qualified" / "Open - Not Contacted")."""
     return {"mql": mql_status, "lead": recycle_status}
 
 
@@ -204,7 +206,7 @@ class _Writer:
                     return Outcome(
                         patch.record_id,
                         f"no Lead Status for stage {stage!r}: set it in the mapping's "
-                        "[lifecycle] (salesforce_mql_status / salesforce_recycle_status)",
+                        "[lifecycle.stages.salesforce] (mql / lead)",
                     )
                 body[LEAD_STATUS] = status
         return body
