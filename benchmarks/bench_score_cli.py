@@ -10,6 +10,10 @@ shared; the minimum is the least disturbed run). Prints both and the ratio score
 Target: ratio <= 2.0 in the default (pure-Python) install.
 
     python benchmarks/bench_score_cli.py [--records 50000] [--activities 30] [--repeat 3]
+
+The children run in a scratch folder, so they import the installed package (pure in an
+editable install; the mypyc build after `MQLSYNC_COMPILE=1 pip install .`), and the
+first line says which engine that is.
 """
 
 from __future__ import annotations
@@ -33,12 +37,18 @@ JSON_PASS = (
 )
 
 
-def timed(command: list[str], stdout: Path | None = None) -> float:
+ENGINE = (
+    "from connector.core.scoring import COMPILED\n"
+    "print('compiled (mypyc)' if COMPILED else 'pure Python')"
+)
+
+
+def timed(command: list[str], cwd: Path, stdout: Path | None = None) -> float:
     """Wall time of one child process; a failure stops the benchmark with its stderr."""
     sink = open(stdout, "wb") if stdout else subprocess.DEVNULL  # noqa: SIM115
     try:
         t0 = time.perf_counter()
-        run = subprocess.run(command, stdout=sink, stderr=subprocess.PIPE, cwd=ROOT, check=False)
+        run = subprocess.run(command, stdout=sink, stderr=subprocess.PIPE, cwd=cwd, check=False)
         elapsed = time.perf_counter() - t0
     finally:
         if stdout:
@@ -55,6 +65,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mqlsync-bench-score-") as tmp:
+        engine = subprocess.run(
+            [sys.executable, "-c", ENGINE], cwd=tmp, capture_output=True, text=True, check=True
+        )
+        print(f"engine: {engine.stdout.strip()}")
         records = Path(tmp) / "records.jsonl"
         out = Path(tmp) / "scores.jsonl"
         print(f"generating {args.records:,} records with ~{args.activities} activities each ...")
@@ -66,8 +80,8 @@ def main() -> None:
         score_cmd += ["--now", now, str(records)]
         json_s, score_s = [], []
         for _ in range(args.repeat):
-            json_s.append(timed(json_cmd))
-            score_s.append(timed(score_cmd, stdout=out))
+            json_s.append(timed(json_cmd, Path(tmp)))
+            score_s.append(timed(score_cmd, Path(tmp), stdout=out))
         lines = sum(1 for _ in out.open(encoding="utf-8"))
         assert lines == args.records, f"{lines} results for {args.records} records"
     best_json, best_score = min(json_s), min(score_s)

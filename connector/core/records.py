@@ -226,13 +226,15 @@ def _typed_decoder() -> Callable[[str], LeadRecord] | None:
 
 
 _DECODE_RECORD = _typed_decoder()
+_DECODE_ANY = msgspec.json.Decoder().decode
+"""Plain JSON values, as `json.loads` gives them, in half its time."""
 
 
 def read_line(line: str) -> LeadRecord:
     """One JSONL line as a record, or `RecordError` saying what is wrong with it.
 
     The typed decoder takes every line in the canonical shape; whatever it refuses is
-    read again by `json` and `parse_record`, which accept the looser forms and word
+    read again as plain JSON by `parse_record`, which accepts the looser forms and words
     the errors, so both paths agree on every line either can read.
     """
     if _DECODE_RECORD is not None:
@@ -241,9 +243,12 @@ def read_line(line: str) -> LeadRecord:
         except _DECODE_ERRORS:
             pass
     try:
-        raw = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+        raw = _DECODE_ANY(line)
+    except _DECODE_ERRORS:
+        try:  # `json` also takes NaN and lone surrogates, and words what is wrong
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RecordError(f"invalid JSON ({exc.msg} at column {exc.colno})") from None
     return parse_record(raw)
 
 

@@ -82,6 +82,7 @@ def test_typed_decoder_reads_a_line_as_the_validator_does(record):
         {"activities": [{"type": "call", "at": "2026-10-30T12:00+02:00"}]},  # no seconds
         {"activities": [{"type": "call", "at": "20261030T120000Z"}]},  # ISO basic format
         {"properties": {"employees": float("nan")}},  # `NaN` is not JSON, `json` reads it
+        {"id": 7, "properties": {"title": "\ud800"}},  # a lone surrogate, as `json` reads it
     ],
 )
 def test_lines_the_typed_decoder_refuses_are_read_by_the_validator(change):
