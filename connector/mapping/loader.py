@@ -24,13 +24,15 @@ from connector.mapping.schema import KEY_MARKER, Condition, Gate, MappingSpec, R
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One error in a mapping file, located by line."""
+    """One error in a mapping file, located by line (0: the file as a whole, e.g. missing)."""
 
     file: str
     line: int
     message: str
 
     def __str__(self) -> str:
+        if self.line == 0:
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}: {self.message}"
 
 
@@ -173,8 +175,9 @@ def load_mapping(path: str | FilePath) -> MappingSpec:
     try:
         source = file.read_text(encoding="utf-8")
     except OSError as exc:
+        # The resolved path: a relative one may resolve from an unexpected directory.
         raise MappingInvalid(
-            [Problem(str(path), 1, f"cannot read mapping: {exc.strerror}")]
+            [Problem(str(file.resolve()), 0, f"cannot read mapping: {exc.strerror}")]
         ) from None
     return parse_mapping(source, str(path))
 
