@@ -32,10 +32,11 @@ def test_breaches_create_one_task_per_new_window_and_none_by_default(tmp_path):
         # a day later every untouched MQL breached handoff and first touch: tasks via rescore
         day = Rescore(adapter, mapping, rig.store, clock=lambda: T0 + timedelta(hours=25)).run()
         assert day.sla_tasks > 0
+        assert day.sla_breaches == day.sla_tasks  # one task per breach, counted for alerts
         assert rig.sandbox.request_log.count(path_prefix=TASKS) == -(-day.sla_tasks // 100)
         # the same breach is not re-notified
         again = Rescore(adapter, mapping, rig.store, clock=lambda: T0 + timedelta(hours=26)).run()
-        assert again.sla_tasks == 0
+        assert again.sla_tasks == 0 and again.sla_breaches == 0
         # a new window (disposition at 48 h) is
         later = Rescore(adapter, mapping, rig.store, clock=lambda: T0 + timedelta(hours=49)).run()
         assert 0 < later.sla_tasks <= day.sla_tasks

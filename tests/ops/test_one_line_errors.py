@@ -6,6 +6,7 @@ Each case runs the real console entry point in a child process, as an operator w
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -122,6 +123,16 @@ def test_missing_mapping_file_names_the_resolved_path(tmp_path):
     line = one_line_error(mqlsync(tmp_path, "sync", "--once", "--config", c))
     assert line == f"error: [mapping] path: mapping file not found: {tmp_path / 'missing.toml'}"
     assert ":1" not in line
+
+
+def test_an_observability_port_in_use(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        c = config(tmp_path, observability={"port": port}, logging={"format": "text"})
+        line = one_line_error(mqlsync(tmp_path, "run", "--config", c))
+    assert line.startswith(f"error: [observability] port: cannot listen on 127.0.0.1:{port}")
 
 
 @pytest.mark.parametrize("url", ["ftp://x", "http://", "https://exa mple.com"])

@@ -85,3 +85,37 @@ def test_a_standby_skip_is_told():
     JobRunner(Jobs(lambda: None, lambda: None), tz=UTC, watcher=told, lock=Held()).run_sync()
     [(_, outcome)] = told.outcomes
     assert outcome.status == "skipped" and outcome.reason == "standby"
+
+
+class Sent:
+    """Stands in for Alerts: keeps (alert, message, fields)."""
+
+    def __init__(self) -> None:
+        self.alerts: list[tuple[str, str, dict[str, object]]] = []
+
+    def send(self, alert: str, message: str, **fields: object) -> None:
+        self.alerts.append((alert, message, fields))
+
+
+def test_the_watch_alerts_on_what_needs_a_person():
+    from datetime import timedelta
+
+    from connector.ops.health import Health
+    from connector.ops.metrics import Metrics
+    from connector.ops.watch import DaemonWatch
+
+    sent = Sent()
+    watch = DaemonWatch(Health(timedelta(minutes=15)), Metrics(), sent, dead_letters=lambda: 4)  # type: ignore[arg-type]
+    quiet = RunSummary(run_id=1, pulled=10, written=3)
+    watch.job_done("sync", JobOutcome("ok", 1.0, result=quiet))
+    assert sent.alerts == []  # a normal run alerts nobody
+    busy = RunSummary(run_id=2, dead_lettered=3, sla_breaches=2)
+    watch.job_done("rescore", JobOutcome("ok", 1.0, result=busy))
+    watch.job_done("sync", JobOutcome("failed", 1.0, error=RuntimeError("HTTP 503")))
+    watch.job_done("sync", JobOutcome("failed", 1.0, error=AuthenticationError("401"), fatal=True))
+    watch.job_done("sync", JobOutcome("skipped", reason="standby"))
+    assert [(a, f.get("count")) for a, _, f in sent.alerts] == [
+        ("dead_letters", 3), ("sla_breach", 2), ("run_failed", None), ("auth_failed", None),
+    ]  # fmt: skip
+    assert sent.alerts[0][2]["run_id"] == 2 and "rescore: 3 record(s)" in sent.alerts[0][1]
+    assert watch.metrics.dead_letters._value.get() == 4  # type: ignore[attr-defined]
