@@ -507,3 +507,15 @@ class MappingSpec(Spec):
     def known_activity_types(self) -> frozenset[str]:
         """The canonical vocabulary plus this mapping's declared custom types."""
         return ACTIVITY_TYPES | frozenset(self.mapping.custom_activity_types)
+
+    @property
+    def reads_account(self) -> bool:
+        """True when a rule or gate tests the record's account (its fields or buying
+        group): reading accounts costs API calls, so adapters read them only then."""
+
+        def walk(cond: Condition) -> bool:
+            if cond.account is not None:
+                return True
+            return any(walk(c) for c in (cond.any or cond.all or ()))
+
+        return any(walk(r) for r in (*self.rules, *self.gates))

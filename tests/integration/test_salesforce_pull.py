@@ -337,3 +337,50 @@ def test_server_errors_and_dropped_connections_are_retried(spec, leads):
         assert failed > 0
         assert set(pulled) == set(leads)  # same org (same seed): nothing lost to the faults
         assert reader.calls.calls == len(flaky.request_log)  # retries are counted calls
+
+
+def test_account_rules_get_each_contacts_account_and_buying_group(sb):
+    """With an account rule in the mapping, a Contact carries its Account (id, name,
+    domain) and how many of the Account's Contacts had an activity in the last 30 days,
+    counted here straight from the org's rows; Leads carry none."""
+    abm = load_mapping(MAPPINGS / "b2b-saas-abm.toml")
+    assert abm.reads_account
+    reader = make_reader(sb, abm)
+    pulled = items(list(reader.pull("contact", EPOCH, NOW)))
+    since = NOW - timedelta(days=30)
+    store = sb.store
+
+    def recent(who: str) -> bool:
+        def when(row: dict, field: str) -> datetime | None:
+            return row.get(field)
+
+        tasks = any(
+            r["WhoId"] == who and (when(r, "CreatedDate") or EPOCH) >= since
+            for r in rows(sb, "Task") if r.get("WhoId")
+        )  # fmt: skip
+        events = any(
+            r["WhoId"] == who and (when(r, "StartDateTime") or EPOCH) >= since
+            for r in rows(sb, "Event") if r.get("WhoId")
+        )  # fmt: skip
+        members = any(
+            r.get("ContactId") == who and r.get("HasResponded")
+            and (when(r, "CreatedDate") or EPOCH) >= since
+            for r in rows(sb, "CampaignMember")
+        )  # fmt: skip
+        return tasks or events or members
+
+    contacts = rows(sb, "Contact")
+    engaged: dict[str, int] = {}
+    for c in contacts:
+        if c.get("AccountId") and recent(c["Id"]):
+            engaged[c["AccountId"]] = engaged.get(c["AccountId"], 0) + 1
+    with_account = [c for c in contacts if c.get("AccountId")]
+    assert with_account and any(engaged.values())
+    for c in with_account:
+        account = pulled[c["Id"]].record.account
+        assert account is not None, c["Id"]
+        expected = store.get("Account", c["AccountId"]) or {}
+        assert account["id"] == c["AccountId"] and account["name"] == expected["Name"]
+        assert account["engaged_contacts_30d"] == engaged.get(c["AccountId"], 0), c["Id"]
+    leads = items(list(reader.pull("lead", EPOCH, NOW)))
+    assert all(item.record.account is None for item in leads.values())

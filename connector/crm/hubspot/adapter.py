@@ -73,15 +73,6 @@ def _properties(contact: Any) -> Mapping[str, Any]:
     return props if isinstance(props, Mapping) else {}
 
 
-def _uses_account(spec: MappingSpec) -> bool:
-    def walk(cond: Any) -> bool:
-        if cond.account is not None:
-            return True
-        return any(walk(c) for c in (cond.any or cond.all or ()))
-
-    return any(walk(r) for r in (*spec.rules, *spec.gates))
-
-
 def _task(breach: SlaBreach) -> SlaTask:
     return SlaTask(
         breach.record_id, breach.owner, breach.breached, breach.mql_at, breach.reasons, breach.key
@@ -124,7 +115,7 @@ class HubSpotAdapter:
         self.stage_value = {k: v for k, v in stages.items() if v}
         self.stage_of_value = {v.lower(): k for k, v in self.stage_value.items()}
         self.accepted = {s.casefold() for s in mapping.lifecycle.hubspot_accepted_statuses}
-        self.with_account = _uses_account(mapping)
+        self.with_account = mapping.reads_account
         self.engagement_dates = list(dict.fromkeys(r.date_property for r in self.rollups))
 
     @property

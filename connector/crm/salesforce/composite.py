@@ -108,8 +108,8 @@ def composite(
 def query_rows(
     calls: SalesforceCallsLike, what: str, soqls: Sequence[str]
 ) -> Iterator[dict[str, Any]]:
-    """Rows of several small queries (each answered in one page: ≤ 2,000 rows), five per
-    call; one query alone goes as a plain Query request."""
+    """Rows of several queries, five first pages per call (one query alone goes as a plain
+    Query request); a result longer than a page is followed by its ``nextRecordsUrl``."""
     for start in range(0, len(soqls), MAX_HEAVY):
         group = soqls[start : start + MAX_HEAVY]
         if len(group) == 1:
@@ -122,6 +122,18 @@ def query_rows(
                     raise answer.failure(what)
                 results.append(answer.body)
         for result in results:
-            if not result.get("done", True):
-                raise FatalSyncError(f"{what}: a query meant to fit one page did not")
-            yield from result.get("records") or ()
+            seen: set[str] = set()
+            while True:
+                yield from result.get("records") or ()
+                nxt = result.get("nextRecordsUrl")
+                if result.get("done", True) or not nxt:
+                    break
+                if nxt in seen:
+                    raise FatalSyncError(f"{what}: nextRecordsUrl {nxt!r} came twice")
+                seen.add(nxt)
+                result = calls.call(
+                    f"{what} (more)",
+                    calls.sf.query_more,
+                    next_records_identifier=nxt,
+                    identifier_is_url=True,
+                )

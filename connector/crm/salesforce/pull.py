@@ -18,7 +18,7 @@ import logging
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from connector.crm.reading import (
     convert,
     shown,
 )
+from connector.crm.salesforce.accounts import accounts_for
 from connector.crm.salesforce.activities import (
     activities_for,
     in_chunks,
@@ -107,10 +108,14 @@ class Schema:
     """Lower-case field name → describe type (how CSV text from a bulk job is typed)."""
     parents: Mapping[str, str]
     """Relationship name → the object it points to (``Account`` → ``Account``)."""
+    account_field: str | None = None
+    """``AccountId`` when the mapping has account rules and the object has one."""
 
     @property
     def select(self) -> list[str]:
         names = dict.fromkeys(["Id", MODIFIED, *(p for p, _ in self.sources)])
+        if self.account_field:
+            names[self.account_field] = None
         if self.stage_field:
             names[self.stage_field] = None
         names.update(dict.fromkeys(self.write_back.values()))
@@ -156,6 +161,7 @@ class SalesforceReader:
     ) -> None:
         self.calls = calls
         self.bulk_threshold = bulk_threshold
+        self.with_account = mapping.reads_account
         self.mapping = mapping
         self.page_size = max(200, min(2000, page_size))
         self.fields = dict(mapping.source_fields.salesforce)
@@ -233,6 +239,7 @@ class SalesforceReader:
             statuses,
             types,
             parents,
+            "AccountId" if self.with_account and "accountid" in fields else None,
         )
         self._schemas[sobject] = schema
         return schema
@@ -421,12 +428,19 @@ class SalesforceReader:
         ]
         problems = Problems()
         activities = activities_for(self.calls, schema.sobject, fresh, problems)
+        accounts: dict[str, dict[str, Any]] | None = None
+        if schema.account_field:
+            field = schema.account_field
+            owners = {rid: str(row.get(field) or "") for rid, (row, _) in block.items()}
+            accounts = accounts_for(self.calls, owners, now)
         items: list[Pulled] = []
         for rid, (row, modified) in block.items():
             def build(rid: str = rid, row: Any = row, modified: datetime = modified) -> Pulled:
                 reuse = known.get(rid) if rid not in activities else None
                 found = activities.get(rid, [])
                 record = self._record(obj, schema, rid, row, found, reuse)
+                if accounts is not None:
+                    record = replace(record, account=accounts.get(rid))
                 return Pulled(record, self._current(schema, rid, row), modified)
 
             item = convert(rid, problems, build)
