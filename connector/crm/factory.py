@@ -15,12 +15,20 @@ from connector.errors import ConfigError
 from connector.mapping.schema import MappingSpec
 
 
-def build_adapter(settings: Settings, mapping: MappingSpec) -> CrmAdapter:
-    """The adapter for `[crm] kind`, sharing one rate limiter for the whole account."""
+def limiter_for(settings: Settings) -> RateLimiter:
+    """The account's rate limiter under `[limits]`."""
     limits = settings.limits
-    limiter = RateLimiter(
-        limits.requests_per_10s, 10.0, daily_budget_share=limits.daily_budget_share
-    )
+    return RateLimiter(limits.requests_per_10s, 10.0, daily_budget_share=limits.daily_budget_share)
+
+
+def build_adapter(
+    settings: Settings, mapping: MappingSpec, limiter: RateLimiter | None = None
+) -> CrmAdapter:
+    """The adapter for `[crm] kind`, sharing one rate limiter for the whole account.
+
+    Pass `limiter` to keep it across adapters: the daemon rebuilds its adapter when the
+    mapping changes, and the day's quota and the 429 history must survive that."""
+    limiter = limiter if limiter is not None else limiter_for(settings)
     if settings.crm.kind == "hubspot":
         if settings.hubspot_token is None:
             raise ConfigError(

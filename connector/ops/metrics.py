@@ -24,15 +24,9 @@ from prometheus_client.registry import Collector
 from connector.crm.ratelimit import RateLimiter
 from connector.ops.daemon import JobOutcome, RunReport
 
-__all__ = ["DURATION_BUCKETS", "Metrics", "limiter_of"]
+__all__ = ["DURATION_BUCKETS", "Metrics"]
 
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
-
-
-def limiter_of(adapter: object) -> RateLimiter | None:
-    """The rate limiter behind a CRM adapter (both adapters keep it on their ``calls``)."""
-    limiter = getattr(getattr(adapter, "calls", None), "limiter", None)
-    return limiter if isinstance(limiter, RateLimiter) else None
 
 
 class _ApiCollector(Collector):

@@ -17,7 +17,8 @@ from pathlib import Path
 from connector.config import Settings, load_settings
 from connector.core.scoring import CompiledMapping, compile_mapping
 from connector.crm.base import CrmAdapter
-from connector.crm.factory import build_adapter
+from connector.crm.factory import build_adapter, limiter_for
+from connector.crm.ratelimit import RateLimiter
 from connector.errors import ConfigError
 from connector.mapping.loader import MappingInvalid, load_mapping, mapping_version
 from connector.mapping.schema import MappingSpec
@@ -42,6 +43,9 @@ class Context:
     """The mapping's `<stem>@<hex12>`."""
     lock: AccountLock
     """One writer per CRM account: every writing command holds it for its run."""
+    limiter: RateLimiter | None = None
+    """The account's rate limiter (API calls, 429s, the day's quota), kept across mapping
+    reloads."""
 
     def sync(self, workers: int | None = None) -> Sync:
         """The sync pipeline for this configuration; after a mapping edit it first rescores
@@ -129,7 +133,7 @@ class LiveContext:
             old,
             spec=spec,
             mapping=compile_mapping(spec),
-            adapter=build_adapter(old.settings, spec),
+            adapter=build_adapter(old.settings, spec, old.limiter),
             version=version,
         )
         log.info("mapping changed: %s → %s", old.version, version)
@@ -145,10 +149,10 @@ def open_context(config: Path | None) -> Iterator[Context]:
     store = StateStore.open(settings.state.url)
     lock = AccountLock(store.engine, account_of(settings))
     try:
-        adapter = build_adapter(settings, spec)
-        yield Context(
-            settings, spec, compile_mapping(spec), store, adapter, mapping_version(path), lock
-        )
+        limiter = limiter_for(settings)
+        adapter = build_adapter(settings, spec, limiter)
+        version = mapping_version(path)
+        yield Context(settings, spec, compile_mapping(spec), store, adapter, version, lock, limiter)
     finally:
         lock.release()
         store.close()

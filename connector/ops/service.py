@@ -23,7 +23,7 @@ from connector.ops.daemon import Jobs, run_daemon, sync_interval
 from connector.ops.endpoints import Endpoints
 from connector.ops.health import Health
 from connector.ops.logs import configure_logging
-from connector.ops.metrics import Metrics, limiter_of
+from connector.ops.metrics import Metrics
 from connector.ops.runner import Context, LiveContext, mapping_path
 from connector.ops.watch import DaemonWatch
 
@@ -48,7 +48,7 @@ def build_watch(
         stack.callback(alerts.close)
     watch = DaemonWatch(
         Health(interval),
-        Metrics(lambda: limiter_of(live.context.adapter)),
+        Metrics(lambda: live.context.limiter),
         alerts,
         dead_letters=lambda: len(live.context.store.open_dead_letters(crm)),
     )
