@@ -3,9 +3,10 @@
 
 Records are plain slotted dataclasses rather than pydantic models: the scoring hot path
 reads millions of them. A JSONL line is decoded by msgspec straight into these classes
-(typed decoding with RFC 3339 time parsing in C, faster than `json.loads` alone); a line
-it refuses goes through the hand validator, which either accepts it (ids given as numbers,
-`null` for an empty list, ISO forms RFC 3339 lacks) or says exactly what is wrong and where.
+(typed decoding with RFC 3339 time parsing in C, faster than `json.loads` alone; the
+compiled build goes through the structs of `connector.core.wire`); a line it refuses goes
+through the hand validator, which either accepts it (ids given as numbers, `null` for an
+empty list, ISO forms RFC 3339 lacks) or says exactly what is wrong and where.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from operator import attrgetter
 from typing import Annotated, Any, TextIO
 
 import msgspec
+
+from connector.core.wire import WireRecord
 
 ACTIVITY_TYPES: frozenset[str] = frozenset(
     {
@@ -208,24 +211,33 @@ _DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
 _PROBE = '{"id": "p", "activities": [{"type": "t", "at": "2026-01-01T00:00:00Z"}]}'
 
 
-def _typed_decoder() -> Callable[[str], LeadRecord] | None:
-    """msgspec's decoder of one JSONL line straight to a `LeadRecord` (field types, non-empty
-    id and type, aware times), when msgspec can see the field types.
+def _typed_decoder() -> Callable[[str], LeadRecord]:
+    """msgspec's decoder of one JSONL line to a `LeadRecord` (field types, non-empty id and
+    type, aware times).
 
-    The optional mypyc build erases class annotations to bare runtime classes, so msgspec
-    would leave activities as dicts there: that build reads lines with `json` and its
-    compiled validator instead.
+    The pure build decodes into the record classes directly. The optional mypyc build
+    erases their annotations to bare runtime classes (msgspec would leave activities as
+    dicts), so it decodes into the structs of `connector.core.wire` and copies them.
     """
     try:
         decode = msgspec.json.Decoder(LeadRecord).decode
         probe = decode(_PROBE)
     except (TypeError, *_DECODE_ERRORS):
-        return None
+        return _from_wire
     decoded: tuple[object, ...] = probe.activities  # as decoded: not trusted to be typed
-    return decode if all(type(a) is Activity for a in decoded) else None
+    return decode if all(type(a) is Activity for a in decoded) else _from_wire
 
 
-_DECODE_RECORD = _typed_decoder()
+_DECODE_WIRE = msgspec.json.Decoder(WireRecord).decode
+
+
+def _from_wire(line: str) -> LeadRecord:
+    wire = _DECODE_WIRE(line)
+    activities = tuple([Activity(a.type, a.at, a.detail) for a in wire.activities])
+    return LeadRecord(wire.id, wire.crm, wire.object, wire.properties, activities, wire.account)
+
+
+_DECODE_RECORD: Callable[[str], LeadRecord] = _typed_decoder()
 _DECODE_ANY = msgspec.json.Decoder().decode
 """Plain JSON values, as `json.loads` gives them, in half its time."""
 
@@ -237,11 +249,10 @@ def read_line(line: str) -> LeadRecord:
     read again as plain JSON by `parse_record`, which accepts the looser forms and words
     the errors, so both paths agree on every line either can read.
     """
-    if _DECODE_RECORD is not None:
-        try:
-            return _DECODE_RECORD(line)
-        except _DECODE_ERRORS:
-            pass
+    try:
+        return _DECODE_RECORD(line)
+    except _DECODE_ERRORS:
+        pass
     try:
         raw = _DECODE_ANY(line)
     except _DECODE_ERRORS:

@@ -145,14 +145,18 @@ class ScoreResult:
         cost as much as scoring. Strings are escaped by the same C function `json` uses.
         """
         reasons = ", ".join(
-            f'{{"rule": {quote(r.rule)}, "axis": {quote(r.axis)}, "points": {r.points!r}, '
-            f'"evidence": {quote(r.evidence)}}}'
-            for r in self.reasons
+            [
+                f'{{"rule": {quote(r.rule)}, "axis": {quote(r.axis)}, "points": {r.points!r}, '
+                f'"evidence": {quote(r.evidence)}}}'
+                for r in self.reasons
+            ]
         )
         gates = ", ".join(
-            f'{{"rule": {quote(g.rule)}, "reason": {quote(g.reason)}, '
-            f'"evidence": {quote(g.evidence)}}}'
-            for g in self.gates
+            [
+                f'{{"rule": {quote(g.rule)}, "reason": {quote(g.reason)}, '
+                f'"evidence": {quote(g.evidence)}}}'
+                for g in self.gates
+            ]
         )
         grade = "null" if self.grade is None else quote(self.grade)
         return (

@@ -7,9 +7,11 @@ lines it refuses; results are written by `ScoreResult.to_json_line` instead of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
+import typing
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -20,8 +22,16 @@ from typer.testing import CliRunner
 
 from connector.cli.app import app
 from connector.core import records as records_module
-from connector.core.records import RecordError, parse_record, parse_time, read_line
+from connector.core.records import (
+    Activity,
+    LeadRecord,
+    RecordError,
+    parse_record,
+    parse_time,
+    read_line,
+)
 from connector.core.scoring import score
+from connector.core.wire import WireActivity, WireRecord
 from tests.conftest import MAPPINGS as MAPPING_DIR
 from tests.conftest import NOW, shipped
 from tests.scoring.test_properties import MAPPINGS, records
@@ -41,10 +51,8 @@ CANONICAL = {
 
 def typed(line: str) -> object:
     """What the typed decoder alone makes of a line (None when it refuses it)."""
-    decode = records_module._DECODE_RECORD
-    assert decode is not None
     try:
-        return decode(line)
+        return records_module._DECODE_RECORD(line)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
 
@@ -54,7 +62,8 @@ def plain(line: str) -> object:
 
 
 def test_canonical_lines_take_the_typed_decoder():
-    assert records_module._DECODE_RECORD is not None  # the default (pure) install has it
+    # the default (pure) install decodes into the record classes, not through the structs
+    assert records_module._DECODE_RECORD is not records_module._from_wire
     line = json.dumps(CANONICAL)
     record = typed(line)
     assert record is not None and record == plain(line)
@@ -70,6 +79,23 @@ def test_typed_decoder_reads_a_line_as_the_validator_does(record):
     assert read_line(line) == slow
     if fast is not None:
         assert fast == slow and fast.to_json() == slow.to_json()  # same instants and zones
+        via_structs = records_module._from_wire(line)  # the compiled build's reader
+        assert via_structs == fast and via_structs.to_json() == fast.to_json()
+
+
+@pytest.mark.parametrize(
+    ("record_class", "struct", "required"),
+    [(LeadRecord, WireRecord, ("x",)), (Activity, WireActivity, ("call", NOW))],
+)
+def test_the_compiled_builds_structs_mirror_the_records(record_class, struct, required):
+    names = tuple(f.name for f in dataclasses.fields(record_class))
+    assert names == struct.__struct_fields__
+    ours = typing.get_type_hints(record_class, include_extras=True)
+    theirs = typing.get_type_hints(struct, include_extras=True)
+    wired = {tuple[WireActivity, ...]: tuple[Activity, ...]}  # the one deliberate difference
+    assert {name: wired.get(hint, hint) for name, hint in theirs.items()} == ours
+    defaults, mirrored = record_class(*required), struct(*required)
+    assert all(getattr(defaults, n) == getattr(mirrored, n) for n in names)
 
 
 @pytest.mark.parametrize(
