@@ -155,3 +155,24 @@ def test_a_ready_session_id_is_not_renewable(sb, clean_env):
     assert Credentials(username="u", consumer_key="k", jwt_key_file=Path("k")).method == "jwt"
     with pytest.raises(ConfigError, match="MQLSYNC_SF_SESSION_ID"):
         _ = Credentials(username="u").method
+
+
+def test_an_unreachable_org_is_named_in_one_line(tmp_path, clean_env):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    clean_env.setenv("MQLSYNC_SF_SESSION_ID", "00D!x")
+    config = tmp_path / "mqlsync.toml"
+    config.write_text(
+        '[crm]\nkind = "salesforce"\n'
+        f'[salesforce]\ninstance_url = "https://127.0.0.1:{port}"\n'
+        f'[mapping]\npath = "{MAPPINGS / "b2b-saas.toml"}"\n'
+        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
+        "[sync]\nretry_attempts = 1\n"
+    )
+    result = CliRunner().invoke(app, ["sync", "--once", "--config", str(config)])
+    assert result.exit_code == 1
+    assert f"connection to https://127.0.0.1:{port} failed" in result.output
+    assert "Traceback" not in result.output

@@ -37,6 +37,7 @@ from connector.errors import (
     FatalSyncError,
     RetriableError,
     redact,
+    safe_url,
 )
 
 log = logging.getLogger(__name__)
@@ -109,11 +110,12 @@ def _errors(exc: SalesforceError) -> tuple[str, str]:
     return "", str(content or "")[:300]
 
 
-def classify(exc: Exception, what: str) -> Exception:
+def classify(exc: Exception, what: str, instance_url: str | None = None) -> Exception:
     """Map a simple-salesforce or transport exception onto mqlsync's action-named errors.
 
-    Messages name the call and Salesforce's error code and message, never the URL (a query
-    URL carries the SOQL, and with it e-mail addresses).
+    Messages name the call and Salesforce's error code and message, never a request URL
+    (a query URL carries the SOQL, and with it e-mail addresses); a connection failure
+    names the org's host (`instance_url`), so an operator knows what was unreachable.
     """
     if isinstance(exc, requests.exceptions.SSLError):
         return FatalSyncError(
@@ -128,7 +130,8 @@ def classify(exc: Exception, what: str) -> Exception:
         | ConnectionError
         | TimeoutError,
     ):
-        return RetriableError(f"{what}: connection failed ({type(exc).__name__})")
+        where = f" to {safe_url(instance_url)}" if instance_url else ""
+        return RetriableError(f"{what}: connection{where} failed ({type(exc).__name__})")
     if not isinstance(exc, SalesforceError):
         return exc
     status = int(exc.status or 0)
@@ -176,6 +179,7 @@ class SalesforceCalls:
         transport and the limit hook are added to it).
         """
         self.timeout = timeout
+        self.instance_url = instance_url.rstrip("/")
         self.limiter = limiter or RateLimiter(100, 10.0)
         self.attempts = attempts
         self.max_wait = max_wait
@@ -222,7 +226,7 @@ class SalesforceCalls:
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
-                error = classify(exc, what)
+                error = classify(exc, what, self.instance_url)
                 if isinstance(error, AuthenticationError) and self._renew(refreshed):
                     refreshed = True
                     raise RetriableError(f"{what}: session renewed") from exc
