@@ -147,19 +147,21 @@ def parse_time(value: object, what: str) -> datetime:
     return at
 
 
-def _parse_activity(raw: object, index: int) -> Activity:
+def _parse_activity(raw: object) -> Activity:
+    """One activity; a `RecordError` names the field after the activity's place
+    (`.at: ...`), which the caller puts in front, so a good activity formats no text."""
     if not isinstance(raw, dict):
-        raise RecordError(f"activities[{index}]: expected an object")
+        raise RecordError(": expected an object")
     kind = raw.get("type")
     if not isinstance(kind, str) or not kind:
-        raise RecordError(f"activities[{index}].type: expected a non-empty string")
+        raise RecordError(".type: expected a non-empty string")
     kind = _CANONICAL_TYPES.get(kind, kind)
-    at = parse_time(raw.get("at"), f"activities[{index}].at")
+    at = parse_time(raw.get("at"), ".at")
     detail = raw.get("detail")
     if detail is None:
         detail = {}
     elif not isinstance(detail, dict):
-        raise RecordError(f"activities[{index}].detail: expected an object")
+        raise RecordError(".detail: expected an object")
     return Activity(kind, at, detail)
 
 
@@ -190,9 +192,14 @@ def parse_record(raw: object) -> LeadRecord:
     if not isinstance(crm, str) or not isinstance(obj, str):
         raise RecordError(f"record {rid}: 'crm' and 'object' must be strings")
     try:
-        activities = tuple(_parse_activity(a, i) for i, a in enumerate(acts))
-    except RecordError as exc:
-        raise RecordError(f"record {rid}: {exc}") from None
+        activities = tuple([_parse_activity(a) for a in acts])
+    except RecordError:
+        for index, item in enumerate(acts):  # find which one, only now
+            try:
+                _parse_activity(item)
+            except RecordError as exc:
+                raise RecordError(f"record {rid}: activities[{index}]{exc}") from None
+        raise
     return LeadRecord(rid, crm, obj, props, activities, account)
 
 

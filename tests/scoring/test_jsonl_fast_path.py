@@ -139,6 +139,11 @@ def test_a_time_reads_the_same_on_both_paths(text, expected):
         ('{"id": "7", "activities": [{"type": "", "at": "2026-10-30T12:00:00Z"}]}', ".type"),
         ('{"id": "7", "activities": [{"type": "call", "at": "2026-10-30T12:00:00"}]}', "zone"),
         ('{"id": "7", "crm": 3}', "'crm' and 'object' must be strings"),
+        (
+            '{"id": "7", "activities": [{"type": "call", "at": "2026-10-30T12:00:00Z"},'
+            ' {"type": "call", "at": "2026-10-30T12:00:00Z", "detail": 4}]}',
+            r"^record 7: activities\[1\]\.detail: expected an object$",
+        ),
     ],
 )
 def test_bad_lines_keep_the_validator_messages(line, message):
