@@ -2,8 +2,8 @@
 
 `mqlsync score` needs the engine and the mapping loader only. The full command set
 imports the CRM SDKs, SQLAlchemy and the daemon first, about 0.6 s before the first line
-is read: as long as `json` takes to parse a 150 MB input. So `score` goes to its own
-small app; every other command, and `--help`, to the full one.
+is read: two thirds of what `json` needs to parse a 150 MB input. So `score` goes to its
+own small app; every other command, and `--help`, to the full one.
 """
 
 from __future__ import annotations
