@@ -150,6 +150,15 @@ class CrmAdapter(Protocol):
     """Object kinds synced, e.g. `("contact",)` or `("lead", "contact")`."""
     watermark_field: str
     write_batch_size: int
+    tracks_activity_changes: bool
+    """True when `pull` finds, by itself, the records whose activities changed since
+    `since` even if the record's own modified time did not move (Salesforce: a new Task
+    leaves its Lead's SystemModstamp alone, so the reader asks the activity objects). Then a
+    record whose modified time is still the echo of mqlsync's own write holds the
+    activities mqlsync last read, and `previous` may offer that echo time, so the echo
+    costs no activity reads. False: an activity shows only through the record's modified
+    time, so an echo is read again in full (an activity logged between mqlsync's read and
+    its write would hide behind the echo)."""
 
     @property
     def api_calls(self) -> int:

@@ -89,10 +89,18 @@ class Sync:
         return found or Watermark.initial(field_, self.lookback)
 
     def _previous(self, obj: str) -> Callable[[Sequence[str]], Mapping[str, Any]]:
+        """What the last run read of each record, and as of when: the time it was read,
+        or the echo of mqlsync's own write when the adapter finds activity changes by
+        itself (then an unchanged echo needs no activity read)."""
+        echo_ok = getattr(self.adapter, "tracks_activity_changes", False)
+
         def lookup(ids: Sequence[str]) -> dict[str, tuple[datetime, LeadRecord]]:
             found = {}
             for rid, snap in self.store.get_snapshots(self.adapter.kind, obj, ids).items():
                 at = parse_instant(snap.written.get("modified_at"))
+                echo = parse_instant(snap.written.get("echo_at")) if echo_ok else None
+                if at is not None and echo is not None and echo > at:
+                    at = echo
                 if at is not None and snap.record:
                     found[rid] = (at, parse_record(snap.record))
             return found

@@ -268,3 +268,57 @@ def test_a_lead_sales_rejects_is_recycled_with_the_reason_and_an_unrejected_one_
         assert back["MQLSync_Recycled_At__c"] is not None
         left = sandbox.store.get("Lead", closed) or {}
         assert left["Status"] == "Closed - Not Converted" and not left["MQLSync_Recycle_Reason__c"]
+
+
+def test_echoes_of_our_writes_cost_no_activity_reads_yet_a_task_logged_meanwhile_is_read(
+    tmp_path,
+):
+    """Salesforce tells activity changes apart from record changes, so the next sync can
+    trust our own write's echo: no activity is read again for it. A Task a rep logs
+    between our read and our write still reaches the next sync's record."""
+    from datetime import timedelta
+
+    from connector.core.scoring import compile_mapping
+    from connector.crm.ratelimit import RateLimiter
+    from connector.crm.salesforce.adapter import SalesforceAdapter
+    from connector.crm.salesforce.client import SalesforceCalls
+    from connector.mapping.loader import load_mapping
+    from connector.pipeline.sync import Sync
+    from connector.state import StateStore
+
+    spec = load_mapping(MAPPINGS / "b2b-saas.toml")
+    t0 = datetime.now(UTC)
+    with SalesforceSandbox(contacts=300, seed=12) as sandbox:
+        calls = SalesforceCalls(
+            sandbox.instance_url, sandbox.session_id, ca_bundle=sandbox.ca_path,
+            limiter=RateLimiter(100_000, 10.0),
+        )  # fmt: skip
+        adapter = SalesforceAdapter(calls, spec)
+        adapter.provision()
+        store_ = sandbox.store
+        apply = store_.apply_update
+        logged: list[str] = []
+
+        def rep_logs_a_call_first(table, i, updates, *, auto_assign):  # type: ignore[no-untyped-def]
+            if table.obj.name == "Lead" and not logged:
+                who = table.rows[i][table.col["id"]]
+                logged.append(store_.add_task(who, subject="Call between read and write"))
+                logged.append(who)
+            apply(table, i, updates, auto_assign=auto_assign)
+
+        store_.apply_update = rep_logs_a_call_first  # type: ignore[method-assign]
+        with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
+            sync = Sync(adapter, compile_mapping(spec), store, clock=lambda: t0)
+            first = sync.run()
+            assert first.written > 0 and len(logged) == 2
+            store_.apply_update = apply  # type: ignore[method-assign]
+            sandbox.request_log.clear()
+            sync.clock = lambda: t0 + timedelta(minutes=15)
+            second = sync.run()
+            assert second.written == 0
+            reads = [e for e in sandbox.request_log.entries() if "FROM+Task+WHERE+WhoId" in e.query]
+            assert len(reads) == 1  # only the one record whose Task changed, not every echo
+            who = logged[1]
+            snap = store.get_snapshots("salesforce", "lead", [who])[who]
+            subjects = [a.get("detail", {}).get("subject") for a in snap.record["activities"]]
+            assert "Call between read and write" in str(snap.record["activities"]), subjects

@@ -85,6 +85,7 @@ class HubSpotAdapter:
     kind = "hubspot"
     objects: tuple[str, ...] = ("contact",)
     watermark_field = MODIFIED
+    tracks_activity_changes = False
 
     def __init__(
         self,

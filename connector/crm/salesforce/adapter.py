@@ -26,6 +26,8 @@ class SalesforceAdapter:
     kind = "salesforce"
     objects: tuple[str, ...] = ("lead", "contact")
     watermark_field = MODIFIED
+    tracks_activity_changes = True
+    """Tasks, Events and campaign members changed since the watermark are queried."""
     write_batch_size = BATCH
 
     def __init__(
