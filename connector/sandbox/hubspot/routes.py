@@ -31,6 +31,7 @@ from typing import Any
 
 from connector.sandbox.faults import Faults
 from connector.sandbox.hubspot.columns import iso_ms
+from connector.sandbox.hubspot.legacy import modified_after
 from connector.sandbox.hubspot.limits import batch_error, error_body
 from connector.sandbox.hubspot.schema import ASSOCIATION_TYPES, ENGAGEMENT_KINDS, OBJECT_ALIASES
 from connector.sandbox.hubspot.search import SearchEngine, SearchError, default_properties_for
@@ -46,6 +47,8 @@ ASSOC_PAGE_LIMIT = 500
 """`to` rows per input per associations v4 batch read page (as the v3 association reads)."""
 _CURSOR_PREFIX = "assoc-"
 LIST_LIMIT = 100
+_ENGAGEMENTS_V1 = ["engagements", "v1", "engagements", "modified", "after"]
+"""The legacy engagements read Singer's tap-hubspot uses (see ``legacy``)."""
 _SINGULAR = {"companies": "company", "contacts": "contact"}
 
 
@@ -81,6 +84,10 @@ class Router:
             return self._objects(method, parts[3:], query, body)
         if len(parts) >= 4 and parts[:3] == ["crm", "v3", "properties"]:
             return self._properties(method, parts[3:], body)
+        if parts == ["crm", "v3", "schemas"] and method == "GET":
+            return 200, {"results": []}  # custom object schemas: the sandbox portal has none
+        if parts == _ENGAGEMENTS_V1 and method == "GET":
+            return modified_after(self.store, query)
         if parts[:3] == ["crm", "v4", "associations"] and parts[5:] == ["batch", "read"]:
             return self._assoc_batch(parts[3], parts[4], body) if method == "POST" else _nf()
         return _not_found(f"No route for {method} /{'/'.join(parts)}")

@@ -83,7 +83,9 @@ class ObjectTable:
         self.columns[prop.name] = make_column(prop.type, self.size, sparse=True)
 
     def add_row(self) -> int:
-        """Append an empty row (dense columns grow; sparse ones need nothing)."""
+        """Append an empty row (dense columns grow; sparse ones need nothing). The modified
+        index is rebuilt on its next use: the caller sets the row's times after this."""
+        self._mod_index = None
         for col in self.columns.values():
             if not isinstance(col, SparseColumn):
                 col.append(None)
@@ -149,6 +151,13 @@ class ObjectTable:
                 else bisect_left(index, hi << ROW_BITS)
             )
         return [k & _ROW_MASK for k in index[start:end]]
+
+    def modified_keys_after(self, key: int, limit: int) -> list[int]:
+        """Up to ``limit`` index keys (``ms << ROW_BITS | row``) greater than ``key``, in
+        order: a cursor over the modified index that costs O(limit) per page, not O(rows)."""
+        index = self._index()
+        start = bisect_right(index, key)
+        return index[start : start + limit]
 
     def max_modified(self) -> int:
         index = self._index()
