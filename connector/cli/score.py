@@ -78,10 +78,15 @@ def good_records(lines: TextIO, source: str, bad: list[BadLine]) -> Iterator[Lea
     """Yield valid records; report each bad one on stderr as `source:line: message`."""
     for item in read_jsonl(lines):
         if isinstance(item, BadLine):
-            bad.append(item)
-            typer.echo(f"{source}:{item.line}: skipped: {item.message}", err=True)
+            note_skipped(bad, item, source)
         else:
             yield item
+
+
+def note_skipped(bad: list[BadLine], item: BadLine, source: str) -> None:
+    """Keep a skipped line and say so on stderr as `source:line: skipped: message`."""
+    bad.append(item)
+    typer.echo(f"{source}:{item.line}: skipped: {item.message}", err=True)
 
 
 @contextmanager
@@ -96,15 +101,49 @@ def scored_input(
     source = "<stdin>" if input_file == "-" else input_file
     with open_input(input_file) as lines:
         yield compiled, clock, good_records(lines, source, bad)
+    end_of_input(bad, source)
+
+
+def end_of_input(bad: list[BadLine], source: str) -> None:
+    """Exit 1 when lines were skipped (each was reported already, with its number)."""
     if bad:
         typer.echo(f"{len(bad)} record(s) in {source} were skipped (see above)", err=True)
         raise typer.Exit(1)
 
 
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        "-w",
+        min=0,
+        help="Processes to score a file with; 0 = one per core for files over 32 MB "
+        "(stdin is always one). The output is the same either way.",
+    ),
+]
+
+
 def score_command(
-    mapping: MappingOption, input_file: InputArgument = "-", now: NowOption = None
+    mapping: MappingOption,
+    input_file: InputArgument = "-",
+    now: NowOption = None,
+    workers: WorkersOption = 0,
 ) -> None:
     """Score canonical records and print one JSON result per record, in input order."""
+    if input_file != "-":
+        from connector.cli.score_parallel import auto_workers, score_file
+
+        path = Path(input_file)
+        count = workers or auto_workers(path)
+        if count > 1 and path.is_file():
+            load_compiled(mapping)  # a bad mapping is reported once, before any process
+            clock = parse_now(now)
+            bad: list[BadLine] = []
+            score_file(
+                path, mapping, clock, count, sys.stdout, lambda b: note_skipped(bad, b, input_file)
+            )
+            end_of_input(bad, input_file)
+            return
     with scored_input(mapping, input_file, now) as (compiled, clock, records):
         sys.stdout.writelines(f"{score(r, compiled, clock).to_json_line()}\n" for r in records)
 

@@ -270,9 +270,10 @@ def read_line(line: str) -> LeadRecord:
     return parse_record(raw)
 
 
-def read_jsonl(lines: Iterable[str]) -> Iterator[LeadRecord | BadLine]:
-    """Stream records from JSONL; bad lines become `BadLine`s: one typo never stops a run."""
-    for number, line in enumerate(lines, start=1):
+def read_jsonl(lines: Iterable[str], first: int = 1) -> Iterator[LeadRecord | BadLine]:
+    """Stream records from JSONL; bad lines become `BadLine`s: one typo never stops a run.
+    `first` is the number of the first line (a slice of a file read on its own)."""
+    for number, line in enumerate(lines, start=first):
         if not line or line.isspace():  # not strip(): that would copy every line
             continue
         try:
