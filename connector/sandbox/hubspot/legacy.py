@@ -16,12 +16,11 @@ per object type; the sandbox associates an engagement with at most one contact),
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import Final
 
 from connector.sandbox.hubspot.columns import MISSING, TsColumn
+from connector.sandbox.hubspot.cursors import cursor, cursor_text
 from connector.sandbox.hubspot.limits import error_body
 from connector.sandbox.hubspot.schema import ENGAGEMENT_KINDS
 from connector.sandbox.hubspot.store import HubSpotStore
@@ -84,8 +83,8 @@ def modified_after(
     found.sort()
     page = found[:limit]
     results = [_render(store, ENGAGEMENT_KINDS[k], row) for _, k, row in page]
-    cursor = _cursor(page[-1]) if page else after
-    return 200, {"results": results, "hasMore": len(found) > limit, "after": cursor}
+    next_after = _cursor(page[-1]) if page else after
+    return 200, {"results": results, "hasMore": len(found) > limit, "after": next_after}
 
 
 def _threshold(position: Position, kind: int) -> int:
@@ -104,12 +103,8 @@ def _position(after: str) -> Position | None:
         return (-1, len(ENGAGEMENT_KINDS), _ROW_MASK)
     if after.isdigit():
         return (int(after), len(ENGAGEMENT_KINDS), _ROW_MASK)
-    try:
-        text = base64.urlsafe_b64decode(after.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    parts = text.removeprefix(_CURSOR_PREFIX).split("-")
-    if text == parts[0] or len(parts) != 3 or not all(p.isdigit() for p in parts):
+    parts = (cursor_text(_CURSOR_PREFIX, after) or "").split("-")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
         return None
     ms, k, row = (int(p) for p in parts)
     return (ms, k, row) if k < len(ENGAGEMENT_KINDS) else None
@@ -117,8 +112,7 @@ def _position(after: str) -> Position | None:
 
 def _cursor(position: Position) -> str:
     """An opaque cursor naming the last engagement returned."""
-    text = _CURSOR_PREFIX + "-".join(str(p) for p in position)
-    return base64.urlsafe_b64encode(text.encode()).decode()
+    return cursor(_CURSOR_PREFIX, "-".join(str(p) for p in position))
 
 
 def _ms(table: ObjectTable, name: str, row: int) -> int | None:

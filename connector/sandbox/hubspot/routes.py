@@ -23,14 +23,13 @@ unknown property, a bad association or a missing contact is a 400 and creates no
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connector.sandbox.faults import Faults
 from connector.sandbox.hubspot.columns import iso_ms
+from connector.sandbox.hubspot.cursors import cursor, cursor_text
 from connector.sandbox.hubspot.legacy import modified_after
 from connector.sandbox.hubspot.limits import batch_error, error_body
 from connector.sandbox.hubspot.schema import ASSOCIATION_TYPES, ENGAGEMENT_KINDS, OBJECT_ALIASES
@@ -451,22 +450,16 @@ class Router:
 
 
 def _assoc_cursor(offset: int) -> str:
-    """An opaque associations paging cursor (HubSpot's are base64 too)."""
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{offset}".encode()).decode()
+    """An opaque associations paging cursor."""
+    return cursor(_CURSOR_PREFIX, str(offset))
 
 
 def _assoc_offset(after: object) -> int | None:
     """The offset an associations cursor stands for: 0 when absent, None when not ours."""
     if after is None or after == "":
         return 0
-    try:
-        text = base64.urlsafe_b64decode(str(after).encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    digits = text.removeprefix(_CURSOR_PREFIX)
-    if text == digits or not digits.isdigit():
-        return None
-    return int(digits)
+    digits = cursor_text(_CURSOR_PREFIX, after)
+    return int(digits) if digits is not None and digits.isdigit() else None
 
 
 def _invalid(message: str, code: str, name: str) -> Response:
