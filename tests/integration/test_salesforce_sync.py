@@ -8,8 +8,23 @@ from datetime import UTC, datetime
 from typer.testing import CliRunner
 
 from connector.cli.app import app
+from connector.crm.ratelimit import RateLimiter
+from connector.crm.salesforce.adapter import SalesforceAdapter
+from connector.crm.salesforce.client import SalesforceCalls
+from connector.mapping.schema import MappingSpec
 from connector.sandbox.salesforce import SalesforceSandbox
 from tests.conftest import MAPPINGS
+
+
+def provisioned(sandbox: SalesforceSandbox, spec: MappingSpec) -> SalesforceAdapter:
+    """An adapter on the sandbox through the real client, mqlsync's fields created."""
+    calls = SalesforceCalls(
+        sandbox.instance_url, sandbox.session_id, ca_bundle=sandbox.ca_path,
+        limiter=RateLimiter(100_000, 10.0),
+    )  # fmt: skip
+    adapter = SalesforceAdapter(calls, spec)
+    adapter.provision()
+    return adapter
 
 
 def test_sync_once_scores_leads_and_contacts_then_writes_nothing_more(tmp_path, monkeypatch):
@@ -89,9 +104,6 @@ def test_demo_on_the_salesforce_sandbox():
 
 def test_sync_then_undo_gives_back_the_org_as_it_was(tmp_path):
     from connector.core.scoring import compile_mapping
-    from connector.crm.ratelimit import RateLimiter
-    from connector.crm.salesforce.adapter import SalesforceAdapter
-    from connector.crm.salesforce.client import SalesforceCalls
     from connector.crm.salesforce.fields import field_specs
     from connector.mapping.loader import load_mapping
     from connector.pipeline.sync import Sync
@@ -100,12 +112,7 @@ def test_sync_then_undo_gives_back_the_org_as_it_was(tmp_path):
 
     spec = load_mapping(MAPPINGS / "b2b-saas.toml")
     with SalesforceSandbox(contacts=300, seed=4) as sandbox:
-        calls = SalesforceCalls(
-            sandbox.instance_url, sandbox.session_id, ca_bundle=sandbox.ca_path,
-            limiter=RateLimiter(100_000, 10.0),
-        )  # fmt: skip
-        adapter = SalesforceAdapter(calls, spec)
-        adapter.provision()
+        adapter = provisioned(sandbox, spec)
         names = ["Status", "MQLSync_Stage__c", *(f.name for f in field_specs())]
 
         def org() -> dict[str, dict[str, object]]:
@@ -130,9 +137,6 @@ def test_the_daily_rescore_recycles_untouched_salesforce_mqls(tmp_path):
     from datetime import timedelta
 
     from connector.core.scoring import compile_mapping
-    from connector.crm.ratelimit import RateLimiter
-    from connector.crm.salesforce.adapter import SalesforceAdapter
-    from connector.crm.salesforce.client import SalesforceCalls
     from connector.mapping.loader import load_mapping
     from connector.pipeline.rescore import Rescore
     from connector.pipeline.sync import Sync
@@ -141,12 +145,7 @@ def test_the_daily_rescore_recycles_untouched_salesforce_mqls(tmp_path):
     spec = load_mapping(MAPPINGS / "b2b-saas.toml")
     t0 = datetime.now(UTC)
     with SalesforceSandbox(contacts=400, seed=6) as sandbox:
-        calls = SalesforceCalls(
-            sandbox.instance_url, sandbox.session_id, ca_bundle=sandbox.ca_path,
-            limiter=RateLimiter(100_000, 10.0),
-        )  # fmt: skip
-        adapter = SalesforceAdapter(calls, spec)
-        adapter.provision()
+        adapter = provisioned(sandbox, spec)
         mapping = compile_mapping(spec)
         with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
             Sync(adapter, mapping, store, clock=lambda: t0).run()
@@ -178,9 +177,6 @@ def test_sla_breaches_become_salesforce_tasks_for_the_owner_once(tmp_path):
 
     from connector.core.scoring import compile_mapping
     from connector.crm.base import SlaBreach
-    from connector.crm.ratelimit import RateLimiter
-    from connector.crm.salesforce.adapter import SalesforceAdapter
-    from connector.crm.salesforce.client import SalesforceCalls
     from connector.crm.tasks import REF
     from connector.mapping.loader import parse_mapping
     from connector.pipeline.rescore import Rescore
@@ -191,12 +187,7 @@ def test_sla_breaches_become_salesforce_tasks_for_the_owner_once(tmp_path):
     spec = parse_mapping(text + "\n[lifecycle.sla]\ncreate_task_on_breach = true\n", "t.toml")
     t0 = datetime.now(UTC).replace(microsecond=0)
     with SalesforceSandbox(contacts=300, seed=6) as sandbox:
-        calls = SalesforceCalls(
-            sandbox.instance_url, sandbox.session_id, ca_bundle=sandbox.ca_path,
-            limiter=RateLimiter(100_000, 10.0),
-        )  # fmt: skip
-        adapter = SalesforceAdapter(calls, spec)
-        adapter.provision()
+        adapter = provisioned(sandbox, spec)
         mapping = compile_mapping(spec)
 
         def tasks() -> list[dict[str, object]]:
@@ -233,9 +224,6 @@ def test_a_lead_sales_rejects_is_recycled_with_the_reason_and_an_unrejected_one_
     from datetime import timedelta
 
     from connector.core.scoring import compile_mapping
-    from connector.crm.ratelimit import RateLimiter
-    from connector.crm.salesforce.adapter import SalesforceAdapter
-    from connector.crm.salesforce.client import SalesforceCalls
     from connector.mapping.loader import load_mapping
     from connector.pipeline.sync import Sync
     from connector.state import StateStore
@@ -243,12 +231,7 @@ def test_a_lead_sales_rejects_is_recycled_with_the_reason_and_an_unrejected_one_
     spec = load_mapping(MAPPINGS / "b2b-saas.toml")
     t0 = datetime.now(UTC)
     with SalesforceSandbox(contacts=300, seed=8) as sandbox:
-        calls = SalesforceCalls(
-            sandbox.instance_url, sandbox.session_id, ca_bundle=sandbox.ca_path,
-            limiter=RateLimiter(100_000, 10.0),
-        )  # fmt: skip
-        adapter = SalesforceAdapter(calls, spec)
-        adapter.provision()
+        adapter = provisioned(sandbox, spec)
         mapping = compile_mapping(spec)
         with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
             Sync(adapter, mapping, store, clock=lambda: t0).run()
@@ -279,9 +262,6 @@ def test_echoes_of_our_writes_cost_no_activity_reads_yet_a_task_logged_meanwhile
     from datetime import timedelta
 
     from connector.core.scoring import compile_mapping
-    from connector.crm.ratelimit import RateLimiter
-    from connector.crm.salesforce.adapter import SalesforceAdapter
-    from connector.crm.salesforce.client import SalesforceCalls
     from connector.mapping.loader import load_mapping
     from connector.pipeline.sync import Sync
     from connector.state import StateStore
@@ -289,12 +269,7 @@ def test_echoes_of_our_writes_cost_no_activity_reads_yet_a_task_logged_meanwhile
     spec = load_mapping(MAPPINGS / "b2b-saas.toml")
     t0 = datetime.now(UTC)
     with SalesforceSandbox(contacts=300, seed=12) as sandbox:
-        calls = SalesforceCalls(
-            sandbox.instance_url, sandbox.session_id, ca_bundle=sandbox.ca_path,
-            limiter=RateLimiter(100_000, 10.0),
-        )  # fmt: skip
-        adapter = SalesforceAdapter(calls, spec)
-        adapter.provision()
+        adapter = provisioned(sandbox, spec)
         store_ = sandbox.store
         apply = store_.apply_update
         logged: list[str] = []

@@ -3,6 +3,7 @@ one process gives, and skipped lines keep their numbers in the whole file."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -57,7 +58,7 @@ def test_ranges_start_at_line_starts_and_cover_the_file(tmp_path):
     for parts in (1, 2, 5, 40, 500):
         ranges = line_ranges(path, parts)
         assert ranges[0][0] == 0 and ranges[-1][1] == len(data)
-        assert all(a == b for (_, a), (b, _) in zip(ranges, ranges[1:], strict=False))
+        assert all(a == b for (_, a), (b, _) in itertools.pairwise(ranges))
         assert all(data[a - 1 : a] == b"\n" for a, _ in ranges[1:])
 
 

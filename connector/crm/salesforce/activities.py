@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from connector.core.records import Activity
@@ -30,6 +30,9 @@ from connector.crm.reading import (
 )
 from connector.crm.salesforce.client import SalesforceCalls
 from connector.errors import FatalSyncError
+
+if TYPE_CHECKING:
+    from connector.crm.salesforce.write import SalesforceCallsLike
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ def in_chunks(ids: Sequence[str], soql: str) -> Iterator[str]:
 
 
 def query_pages(
-    calls: SalesforceCalls,
+    calls: SalesforceCallsLike,
     soql: str,
     what: str,
     batch: int | None = None,
@@ -105,18 +108,17 @@ def query_pages(
     """Pages of records of one SOQL query, following ``nextRecordsUrl``; one call each.
 
     ``batch`` asks for pages of that size (``Sforce-Query-Options: batchSize``, 200–2,000;
-    Salesforce may return fewer). ``first``: the query's first answer, already read by the
-    caller (the pages after it are read here).
+    Salesforce may return fewer). ``first``: the query's first answer when the caller has
+    read it already (its records are the first page yielded; the next pages are read here).
     """
     headers = {"Sforce-Query-Options": f"batchSize={batch}"} if batch else {}
-    client = calls.client
-    result = first if first is not None else calls.call(what, client.query, soql, headers=headers)
+    client = calls.sf
+    result = first or calls.call(what, client.query, query=soql, headers=headers)
     seen: set[str] = set()
     while True:
         records = result.get("records") or []
-        if records and first is None:
+        if records:
             yield list(records)
-        first = None
         nxt = result.get("nextRecordsUrl")
         if result.get("done", True) or not nxt:
             return
@@ -124,7 +126,11 @@ def query_pages(
             raise PaginationLoop(f"{what}: nextRecordsUrl {nxt!r} came twice")
         seen.add(nxt)
         result = calls.call(
-            f"{what} (more)", client.query_more, nxt, identifier_is_url=True, headers=headers
+            f"{what} (more)",
+            client.query_more,
+            next_records_identifier=nxt,
+            identifier_is_url=True,
+            headers=headers,
         )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from connector.crm.salesforce.activities import query_pages
 from connector.crm.salesforce.client import RETRIABLE_CODES
 from connector.errors import FatalSyncError, RetriableError
 
@@ -122,18 +123,5 @@ def query_rows(
                     raise answer.failure(what)
                 results.append(answer.body)
         for result in results:
-            seen: set[str] = set()
-            while True:
-                yield from result.get("records") or ()
-                nxt = result.get("nextRecordsUrl")
-                if result.get("done", True) or not nxt:
-                    break
-                if nxt in seen:
-                    raise FatalSyncError(f"{what}: nextRecordsUrl {nxt!r} came twice")
-                seen.add(nxt)
-                result = calls.call(
-                    f"{what} (more)",
-                    calls.sf.query_more,
-                    next_records_identifier=nxt,
-                    identifier_is_url=True,
-                )
+            for page in query_pages(calls, "", what, first=result):
+                yield from page

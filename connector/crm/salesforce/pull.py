@@ -289,19 +289,23 @@ class SalesforceReader:
         headers = {"Sforce-Query-Options": f"batchSize={self.page_size}"}
         first = self.calls.call(what, self.calls.client.query, soql, headers=headers)
         rows = list(first.get("records") or [])
-        if rows:
-            yield rows
         total = int(first.get("totalSize") or 0)
-        if first.get("done", True) or not rows:
-            return
-        if not self.bulk_threshold or total <= self.bulk_threshold:
+        last = rows[-1] if rows else {}
+        try:
+            stamp = sf_time(last.get(MODIFIED), MODIFIED)
+        except BadTime:
+            stamp = None  # the page reports it; the rest is read by REST pages
+        bulk = (
+            self.bulk_threshold > 0
+            and total > self.bulk_threshold
+            and not first.get("done", True)
+            and stamp is not None
+            and is_id(str(last.get("Id") or ""))
+        )
+        if not bulk or stamp is None:
             yield from query_pages(self.calls, soql, what, self.page_size, first=first)
             return
-        last = rows[-1]
-        stamp = sf_time(last.get(MODIFIED), MODIFIED)
-        if stamp is None or not is_id(str(last.get("Id") or "")):
-            yield from query_pages(self.calls, soql, what, self.page_size, first=first)
-            return
+        yield rows
         at, rid = soql_datetime(stamp), str(last["Id"])
         rest = (
             f"{where} AND {MODIFIED} <= {soql_datetime(now)} "
