@@ -1,7 +1,7 @@
 """Daily rescore of 1M stored snapshots with zero CRM reads (issue 6: ≤ 60 s).
 
 Usage: python benchmarks/bench_rescore.py [--n 1000000] [--db PATH] [--reuse]
-                                          [--days 1] [--unknown] [--workers 2]
+                                          [--days 1] [--unknown] [--remodel] [--workers 2]
                                           [--build-workers 2]
 
 Builds the state a sync at T0 would leave (in child processes, cached in /tmp): synthetic
@@ -12,7 +12,9 @@ T0 + `--days` against a counting fake adapter (every write acknowledged; any pul
 fails the run; the check of each recycle against the CRM's current stage is counted) and
 prints totals, due, rescored, changed, written, seconds, peak RSS and calls.
 `--unknown` first clears every `due_at` (a store the sync never gave due times to: the
-worst case, every snapshot rescored). The database is copied before each run so the
+worst case, every snapshot rescored). `--remodel` times the other whole-store pass: after a
+mapping edit, every snapshot another mapping version computed is rescored and stamped with
+the new version (target: 1M in 90 s). The database is copied before each run so the
 cached one stays at T0.
 """
 
@@ -41,7 +43,7 @@ from connector.core.timers import Window, due_at, windows_of
 from connector.crm.base import Current, Outcome, Page, Patch, ProvisionReport, Pulled
 from connector.mapping.loader import load_mapping
 from connector.pipeline.rescore import Rescore
-from connector.pipeline.steps import desired_values
+from connector.pipeline.steps import RunOptions, RunSummary, desired_values
 from connector.pipeline.writer import Scored, snapshot_of
 from connector.sandbox.synthetic import SyntheticPerson, generate_people, person_for
 from connector.state import EPOCH, Snapshot, StateStore
@@ -191,6 +193,11 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse a cached database of --n")
     parser.add_argument("--days", type=float, default=1.0, help="rescore at T0 + DAYS")
     parser.add_argument("--unknown", action="store_true", help="clear due_at: rescore all")
+    parser.add_argument(
+        "--remodel", action="store_true",
+        help="an edited mapping: rescore every snapshot another version computed, as the "
+        "sync does first after a mapping change (every snapshot gets the new version)",
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=2, help="rescore worker processes")
     parser.add_argument("--build-workers", type=int, default=2)
     args = parser.parse_args()
@@ -220,8 +227,17 @@ def main() -> None:
     with StateStore.open(work_url) as store:
         started = time.perf_counter()
         cpu_before = _cpu()
-        job = Rescore(adapter, mapping(), store, clock=lambda: now, workers=args.workers)
-        summary = job.run()
+        if args.remodel:
+            version = "b2b-saas@edited000000"
+            job = Rescore(
+                adapter, mapping(), store, clock=lambda: now, workers=args.workers, version=version
+            )
+            summary = RunSummary()
+            for obj in adapter.objects:
+                job.remodel(obj, now, RunOptions(), summary)
+        else:
+            job = Rescore(adapter, mapping(), store, clock=lambda: now, workers=args.workers)
+            summary = job.run()
         elapsed = time.perf_counter() - started
         cpu_after = _cpu()
     main_cpu, workers_cpu = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]

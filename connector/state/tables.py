@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -91,11 +92,21 @@ def dumps(value: Any) -> str:
 
 
 _decode = json.JSONDecoder().decode
+_fast_decode = msgspec.json.Decoder().decode
 
 
 def loads(text: str | None) -> Any:
-    """Inverse of :func:`dumps`; NULL reads as ``None``."""
-    return None if text is None else _decode(text)
+    """Inverse of :func:`dumps`; NULL reads as ``None``.
+
+    msgspec decodes about twice as fast as `json` (a whole-store rescore decodes two
+    documents per snapshot); what it refuses (``NaN``, which `json` writes) goes to `json`.
+    """
+    if text is None:
+        return None
+    try:
+        return _fast_decode(text)
+    except msgspec.DecodeError:
+        return _decode(text)
 
 
 metadata = MetaData()

@@ -102,6 +102,17 @@ def test_two_daemons_on_postgresql_one_writes_the_other_takes_over(pg_schema_url
         pid = a_lock._conn.execute(text("select pg_backend_pid()")).scalar()
         with b_store.engine.begin() as conn:  # A's process is gone: its session ends
             conn.execute(text("select pg_terminate_backend(:p)"), {"p": pid})
+        # termination is asynchronous: B's next interval comes after the session is gone
+        deadline = time.monotonic() + 10
+        while True:
+            with b_store.engine.connect() as conn:
+                alive = conn.execute(
+                    text("select count(*) from pg_stat_activity where pid = :p"), {"p": pid}
+                ).scalar()
+            if not alive:
+                break
+            assert time.monotonic() < deadline, "the terminated session did not end"
+            time.sleep(0.05)
         daemon_b.run_sync()  # B's next interval
         assert b_sync.calls == 1 and b_lock.held
         b_lock.release()
