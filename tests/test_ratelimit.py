@@ -364,6 +364,56 @@ def test_aimd_converges_on_the_servers_real_rate_with_few_429s() -> None:
     assert refused * 3 < fixed_refused and rate > fixed_rate  # better than backoff alone
 
 
+def test_a_request_holds_its_place_from_its_answer_not_its_send(clock: FakeClock) -> None:
+    limiter = make(clock, n=2)
+    first = limiter.acquire()
+    clock.now += 0.3  # the answer takes 0.3 s: the server stamped it somewhere in between
+    limiter.release(first)
+    second = limiter.acquire()
+    clock.now += 0.3
+    limiter.release(second)
+    clock.sleeps.clear()
+    limiter.acquire()  # the first place frees 10 s after its answer, not after its send
+    assert clock.sleeps == [pytest.approx(9.7)]
+    assert limiter.acquired == 3
+
+
+def window_edge_429s(release: bool) -> int:
+    """A sequential client at its limit (100 per 10 s) against a server that counts each
+    request when it arrives, over a network whose one-way delay jitters 0–20 ms: 429s."""
+    clock, rng = FakeClock(), random.Random(5)
+    limiter = RateLimiter(100, 10.0, clock=clock, sleep=clock.sleep)
+    server: deque[float] = deque()
+    refused = 0
+    for _ in range(2000):
+        stamp = limiter.acquire()
+        clock.now += rng.uniform(0.0, 0.02)  # on its way
+        while server and server[0] <= clock.now - 10.0:
+            server.popleft()
+        if len(server) >= 100:
+            refused += 1
+        else:
+            server.append(clock.now)
+        clock.now += rng.uniform(0.0, 0.02)  # the answer on its way back
+        if release:
+            limiter.release(stamp)
+    return refused
+
+
+def test_counting_places_from_the_answer_avoids_429s_at_window_edges() -> None:
+    assert window_edge_429s(release=False) > 10  # stamped at send: edges collide (18)
+    assert window_edge_429s(release=True) == 0
+
+
+def test_release_of_a_place_that_left_the_window_changes_nothing(clock: FakeClock) -> None:
+    limiter = make(clock, n=1)
+    stamp = limiter.acquire()
+    clock.now += 11.0  # answered after more than a window
+    limiter.acquire()  # the old place has left: no wait
+    limiter.release(stamp)
+    assert clock.sleeps == [] and list(limiter._sent) == [pytest.approx(1011.0)]
+
+
 def test_429s_do_not_use_up_attempts(clock: FakeClock) -> None:
     fn = Flaky([RetriableError("429", status=429, retry_after=0.1) for _ in range(12)])
     assert retrying(fn, attempts=3, max_wait=1, sleep=clock.sleep) == "ok"

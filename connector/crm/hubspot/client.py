@@ -144,7 +144,7 @@ class HubSpotCalls:
         limiter = self.limiter
 
         def attempt() -> T:
-            limiter.acquire()
+            sent = limiter.acquire()
             self.calls += 1
             try:
                 if twin is None:
@@ -155,7 +155,9 @@ class HubSpotCalls:
                         **kwargs, _request_timeout=self.timeout, _return_http_data_only=False
                     )
             except Exception as exc:
+                limiter.release(sent)
                 raise self._failed(exc, what) from exc
+            limiter.release(sent)
             limiter.note_headers(headers or {})
             limiter.note_success()
             return result
