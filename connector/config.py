@@ -231,7 +231,7 @@ def _secret_in_file(file: Path, key: str, field: str) -> ConfigError:
 
 
 class Settings(BaseSettings):
-    """The whole daemon configuration (design §7); see ``config.example.toml``."""
+    """The whole daemon configuration; see ``config.example.toml``."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,

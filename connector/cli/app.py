@@ -1,4 +1,4 @@
-"""Command-line interface (design §8): a thin typer layer over the library functions.
+"""Command-line interface: a thin typer layer over the library functions.
 
 Exit codes: 0 success, 1 handled failure (bad records, invalid mapping, sync errors),
 2 usage error (typer/click's own code for bad options).
@@ -468,7 +468,7 @@ def sandbox_command(
     rate: Annotated[str | None, typer.Option("--rate", help="Rate limit N/SECONDS.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Synthetic data seed.")] = 7,
 ) -> None:
-    """Serve a HubSpot or Salesforce emulator on loopback until Ctrl-C (design §9)."""
+    """Serve a HubSpot or Salesforce emulator on loopback until Ctrl-C."""
     if crm not in ("hubspot", "salesforce"):
         raise fail("--crm must be hubspot or salesforce", 2)
     try:

@@ -1,4 +1,4 @@
-"""The lifecycle state machine (design §5): promote to MQL, recycle, SLA — pure, no I/O.
+"""The lifecycle state machine: promote to MQL, recycle, SLA — pure, no I/O.
 
 mqlsync owns exactly two moves: subscriber/lead → mql (promotion) and mql → lead (recycle,
 after a sales rejection or when sales never touched the lead). Everything from SAL on

@@ -68,7 +68,7 @@ class Activity:
     detail: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """Render in the §2 wire shape."""
+        """Render in the canonical JSON shape."""
         return {"type": self.type, "at": format_time(self.at), "detail": dict(self.detail)}
 
 
@@ -110,7 +110,7 @@ class LeadRecord:
         return (LeadRecord, fields)
 
     def to_json(self) -> dict[str, Any]:
-        """Render in the §2 wire shape (the inverse of `parse_record`)."""
+        """Render in the canonical JSON shape (the inverse of `parse_record`)."""
         out: dict[str, Any] = {
             "id": self.id,
             "crm": self.crm,

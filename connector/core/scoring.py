@@ -1,4 +1,4 @@
-"""The pure scoring engine: `score(record, mapping, now) -> ScoreResult` (design §3, §4).
+"""The pure scoring engine: `score(record, mapping, now) -> ScoreResult`.
 
 No I/O and no clock reads: the same record, mapping and `now` always give the same result,
 which is what makes plans, backtests and the daily rescore trustworthy. A mapping is
@@ -79,7 +79,7 @@ class Reason:
         return f"Reason({self.rule!r}, {self.axis!r}, {self.points}, {self.evidence!r})"
 
     def to_json(self) -> dict[str, Any]:
-        """The §3 reason object."""
+        """The reason object of the score result."""
         return {
             "rule": self.rule,
             "axis": self.axis,
@@ -97,13 +97,13 @@ class GateHit:
     evidence: str
 
     def to_json(self) -> dict[str, str]:
-        """Serialized beside the §3 fields under `gates`."""
+        """Serialized beside the score result's fields under `gates`."""
         return {"rule": self.rule, "reason": self.reason, "evidence": self.evidence}
 
 
 @dataclass(slots=True)
 class ScoreResult:
-    """The §3 score result of one record (not frozen: built once per record, on the hot path)."""
+    """The score result of one record (not frozen: built once per record, on the hot path)."""
 
     id: str
     fit: int
@@ -124,7 +124,7 @@ class ScoreResult:
         return self.fit + self.engagement
 
     def to_json(self) -> dict[str, Any]:
-        """The §3 JSON object (key order fixed for byte-identical output)."""
+        """The score result as JSON (key order fixed for byte-identical output)."""
         return {
             "id": self.id,
             "fit": self.fit,

@@ -1,4 +1,4 @@
-"""When can a stored record's result change with time alone? (design §4, §5; issue 6)
+"""When can a stored record's result change with time alone?
 
 Between syncs a record's data is frozen, yet its score and lifecycle still move with the
 clock. That only happens at known instants: an activity leaving a rule's window, the next

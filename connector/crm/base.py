@@ -17,7 +17,7 @@ from typing import Protocol
 from connector.core.records import LeadRecord
 
 STAGE_FIELD = "stage"
-"""Logical name of the lifecycle stage; its values are canonical stages (design §5)."""
+"""Logical name of the lifecycle stage; its values are canonical stages."""
 
 RIDE_ALONG = frozenset({"scored_at", "model"})
 """Fields that ride along with real changes but never cause a write on their own: the
@@ -93,7 +93,7 @@ class Patch:
     record_id: str
     values: Mapping[str, Value]
     stage_backward: bool = False
-    """True when `stage` moves back (mql → lead): HubSpot must clear it first (§5)."""
+    """True when `stage` moves back (mql → lead): HubSpot must clear it first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,7 @@ class ProvisionReport:
 
 @dataclass(frozen=True, slots=True)
 class SlaBreach:
-    """An MQL that has just passed SLA windows (§5), for a follow-up task in the CRM.
+    """An MQL that has just passed SLA windows, for a follow-up task in the CRM.
 
     Carries what the record's owner needs to act without opening mqlsync: which windows
     were missed, since when the lead has been an MQL, and why it scored.

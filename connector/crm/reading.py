@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-"""Times from here on are out of range. Later activities still count as recent (§4), but
+"""Times from here on are out of range. Later activities still count as recent, but
 the scheduler adds windows and cooldowns to activity times, which must stay below year
 9999; nothing real is dated this far ahead (typically a "never" placeholder)."""
 
@@ -38,7 +38,7 @@ class BadTime(ValueError):
 
 
 class NaiveTime(BadTime):
-    """A time without a zone: malformed CRM data, the record is rejected (design §2)."""
+    """A time without a zone: malformed CRM data, the record is rejected."""
 
 
 @dataclass(slots=True)
@@ -82,7 +82,7 @@ def clean_value(value: object) -> str | int | float | bool | None:
     """A property value as a canonical record keeps it (JSON scalars only).
 
     Numbers and odd strings pass as they are: scoring reads numeric strings as numbers
-    and anything else as missing (§4). Values that are not scalars, and non-finite
+    and anything else as missing. Values that are not scalars, and non-finite
     numbers (not JSON), are missing.
     """
     if value is None or isinstance(value, bool | int):
@@ -136,7 +136,7 @@ def zoned_time(value: object, what: str, *, epoch_ms: bool = False) -> datetime 
 
 
 class Malformed(FatalSyncError):
-    """A record whose CRM data cannot become a canonical record (§2), and why.
+    """A record whose CRM data cannot become a canonical record, and why.
 
     `pull` and `read` put such a record into `Page.rejected` (the sync reports it and keeps
     it as a dead letter) and go on with the rest; `peek`, which has nowhere to reject a

@@ -2,7 +2,7 @@
 
 CRMs hand back strings ("35", "35.0", "2026-10-30T12:00:00.000Z", "") for what mqlsync
 wrote as numbers and datetimes. Both the desired and the current value go through the
-same normaliser per field kind before they are compared (design §6).
+same normaliser per field kind before they are compared.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ WRITE_BACK: dict[str, WriteField] = {
         "text", "The mapping version that computed the score: <file stem>@<12 hex of its sha256>"
     ),
 }
-"""The one catalogue of mqlsync's write-back fields (design §6): each adapter names them
+"""The one catalogue of mqlsync's write-back fields: each adapter names them
 in its CRM and creates them from this; the pipeline writes exactly these, plus `stage`."""
 
 FIELD_KINDS: dict[str, Kind] = {name: f.kind for name, f in WRITE_BACK.items()} | {

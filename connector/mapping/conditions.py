@@ -1,8 +1,8 @@
 """Compile mapping conditions into plain closures, once per mapping.
 
 Scoring a record then costs only dictionary look-ups and comparisons: regexes are compiled,
-strings case-folded and lists turned into sets here, never per record (issue 3).
-Value rules follow design §4: `null` and blank are missing, numeric strings are numbers,
+strings case-folded and lists turned into sets here, never per record.
+Value rules: `null` and blank are missing, numeric strings are numbers,
 "true"/"false" are booleans, string comparisons ignore case.
 """
 
@@ -137,7 +137,7 @@ def as_text(value: object) -> str | None:
 
 
 def email_domain(value: object) -> str | None:
-    """Text after the last `@`, lowercased (design §4)."""
+    """Text after the last `@`, lowercased."""
     text = as_text(value)
     if text is None or "@" not in text:
         return None

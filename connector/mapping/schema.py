@@ -1,4 +1,4 @@
-"""The mapping language as pydantic models (design §4).
+"""The mapping language as pydantic models.
 
 A mapping is data, never code: every rule is a condition tree over canonical properties,
 the account and activities, plus points. `extra="forbid"` everywhere, because a typo in a
@@ -255,7 +255,7 @@ class MappingInfo(Spec):
 
 
 class RejectedStatuses(Spec):
-    """Lead statuses that mean sales rejected the lead, per CRM (design §5 defaults)."""
+    """Lead statuses that mean sales rejected the lead, per CRM (defaults as in a new org)."""
 
     hubspot: list[str] = Field(default_factory=lambda: ["UNQUALIFIED", "BAD_TIMING"])
     salesforce: list[str] = Field(default_factory=lambda: ["Closed - Not Converted"])
@@ -317,7 +317,7 @@ class StageMaps(Spec):
 
 
 class Sla(Spec):
-    """SLA windows in hours (design §5)."""
+    """SLA windows in hours."""
 
     handoff_hours: Annotated[float, Field(gt=0)] = 24
     first_touch_hours: Annotated[float, Field(gt=0)] = 4
@@ -416,14 +416,14 @@ def _salesforce_fields() -> dict[str, str]:
 
 
 class SourceFields(Spec):
-    """CRM field name → canonical property name, per CRM (design §2 defaults)."""
+    """CRM field name → canonical property name, per CRM (defaults: the standard fields)."""
 
     hubspot: dict[str, str] = Field(default_factory=_hubspot_fields)
     salesforce: dict[str, str] = Field(default_factory=_salesforce_fields)
 
 
 class RollupActivity(Spec):
-    """A HubSpot contact rollup that becomes one activity at its companion date (design §6b).
+    """A HubSpot contact rollup that becomes one activity at its companion date.
 
     Entries are tried in file order and the first one that applies to a `date_property`
     wins, so specific entries (a conversion named "Demo…") go before the general one.
@@ -480,7 +480,8 @@ def _hubspot_rollups() -> list[RollupActivity]:
 
 
 class SourceActivities(Spec):
-    """Extra activity sources beyond engagement objects, per CRM (defaults: design §6b)."""
+    """Extra activity sources beyond engagement objects, per CRM (defaults: HubSpot's
+    rollup properties)."""
 
     hubspot: list[RollupActivity] = Field(default_factory=_hubspot_rollups)
 

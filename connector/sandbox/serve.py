@@ -1,4 +1,4 @@
-"""Serve a CRM emulator until SIGTERM/SIGINT: the body of ``mqlsync sandbox`` (design §9).
+"""Serve a CRM emulator until SIGTERM/SIGINT: the body of ``mqlsync sandbox``.
 
 Why one entry point for both CRMs: the CLI and other tools script against the same contract,
 whatever the CRM — nothing on stdout before the first line, which comes only once the server
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
         )  # fmt: skip
     except ValueError as exc:
-        ap.error(str(exc))  # exits 2, the usage-error code (design §8)
+        ap.error(str(exc))  # exits 2, the usage-error code
     except OSError as exc:  # e.g. the port is taken: a handled failure, not a traceback
         print(f"error: cannot serve: {exc}", file=sys.stderr)
         return 1

@@ -68,7 +68,7 @@ class SyntheticCompany:
 
 @dataclass(slots=True, frozen=True)
 class SyntheticActivity:
-    """One canonical activity (design §2 vocabulary); ``at`` is tz-aware UTC.
+    """One canonical activity (the canonical vocabulary); ``at`` is tz-aware UTC.
 
     ``detail`` dicts are shared between activities for speed: treat them as read-only.
     """

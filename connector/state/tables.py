@@ -145,7 +145,7 @@ snapshots = Table(
     Column("lead_status_at_promotion", String(255)),
     Column("scored_at", UtcDateTime(), nullable=False),
     Column("written", Text, nullable=False),  # JSON: write-back field -> last written value
-    Column("record", Text, nullable=False),  # JSON: canonical §2 record, for offline rescore
+    Column("record", Text, nullable=False),  # JSON: canonical record, for offline rescore
     # When time alone may next change what was written (connector.core.timers); NULL = not known
     # yet (due now). The daily rescore reads only due rows through ix_snapshots_due.
     Column("due_at", UtcDateTime()),

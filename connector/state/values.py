@@ -83,7 +83,7 @@ class Snapshot:
     """What mqlsync last computed and wrote for one record, enough to rescore it offline.
 
     ``written`` is the write-back field values last sent to the CRM (for diffing without a
-    read); ``record`` is the canonical §2 record JSON (``LeadRecord.to_json()``) so the daily
+    read); ``record`` is the canonical record JSON (``LeadRecord.to_json()``) so the daily
     rescore needs zero CRM reads.
     """
 

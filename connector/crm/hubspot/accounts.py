@@ -1,4 +1,4 @@
-"""Company context for account rules, including the buying-group signal (domain.md).
+"""Company context for account rules, including the buying-group signal.
 
 `engaged_contacts_30d` counts the company's contacts with any dated activity rollup
 (page visit, conversion, email open/click/reply — the mapping's rollup date properties)

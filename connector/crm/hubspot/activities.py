@@ -1,4 +1,4 @@
-"""HubSpot activity sources → canonical activities (design §6b), read defensively.
+"""HubSpot activity sources → canonical activities, read defensively.
 
 Engagement objects come from associations v4 batch reads (≤ 1,000 contacts a call, following
 each contact's own `paging.next.after` when it has more associations than one page) and
@@ -17,7 +17,7 @@ integrations), so every value is read here without trusting it (`hubspot_time`,
   everything else.
 - A time without a zone (`NaiveTime`) is a real time read wrongly by hours: HubSpot always
   sends zoned times, so a naive one means whatever wrote it is broken, and guessing a zone
-  would silently move windows, decay and MQL dates. Design §2 makes it a per-record error:
+  would silently move windows, decay and MQL dates. The record format makes it a per-record error:
   the contact is rejected with the field named and kept as a dead letter until fixed.
 """
 
@@ -49,7 +49,7 @@ ENGAGEMENTS: dict[str, tuple[str, ...]] = {
     "calls": ("hs_timestamp", "hs_call_title"),
     "emails": ("hs_timestamp", "hs_email_direction", "hs_email_subject"),
 }
-"""Engagement types that become activities; notes and tasks are not activities (§6b)."""
+"""Engagement types that become activities; notes and tasks are not activities."""
 
 _NOUN = {"meetings": "meeting", "calls": "call", "emails": "email"}
 _TIMES = {"meetings": ("hs_timestamp", "hs_meeting_start_time")}

@@ -326,9 +326,10 @@ class HubSpotAdapter:
         reuse: tuple[datetime, LeadRecord] | None,
         dropped: list[str] | None = None,
     ) -> LeadRecord:
-        """One contact as a canonical record (§2), or `Malformed` saying why not.
+        """One contact as a canonical record, or `Malformed` saying why not.
 
-        Tolerated, as §2 and §4 read them: missing properties (unknown), numbers in odd
+        Tolerated, as the record format and the rules read them: missing properties
+        (unknown), numbers in odd
         strings or odd types (scoring reads numeric strings, anything else is missing),
         long or unusual text (NUL removed, unpaired surrogates → U+FFFD, see `clean_text`),
         rollup dates that are no date (that activity is left out, noted in `dropped`).
@@ -372,7 +373,7 @@ class HubSpotAdapter:
     def notify_sla_breaches(
         self, obj: str, breaches: Sequence[SlaBreach], *, now: datetime | None = None
     ) -> int:
-        """One HIGH-priority task per breach, assigned to the contact owner (§5, opt-in)."""
+        """One HIGH-priority task per breach, assigned to the contact owner (opt-in)."""
         tasks = [_task(b) for b in breaches]
         return create_sla_tasks(self.calls, tasks, now=now or datetime.now(UTC))
 
@@ -382,7 +383,7 @@ class HubSpotAdapter:
 
     # ---------------------------------------------------------------------- write
     def write(self, obj: str, patches: list[Patch]) -> list[Outcome]:
-        """Batch-update ≤ 100 contacts; backward stage moves clear first, then set (§5)."""
+        """Batch-update ≤ 100 contacts; backward stage moves clear first, then set."""
         inputs, second = [], {}
         for patch in patches:
             props = {

@@ -1,4 +1,4 @@
-"""mqlsync's HubSpot contact properties (design §6) and how logical values are written."""
+"""mqlsync's HubSpot contact properties and how logical values are written."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SLA breach → a HubSpot task for the contact's owner (design §5, issue 6; opt-in).
+"""SLA breach → a HubSpot task for the contact's owner (opt-in).
 
 A breached SLA is only useful if the person who owns the lead sees it where they work, so
 each breach becomes one HIGH-priority to-do due now, assigned to the contact owner and

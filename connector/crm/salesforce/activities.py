@@ -1,4 +1,4 @@
-"""Salesforce activity sources → canonical activities (design §6c), in bulk and defensively.
+"""Salesforce activity sources → canonical activities, in bulk and defensively.
 
 Tasks, Events and CampaignMembers are read for a whole page of Leads or Contacts at once —
 ``WhoId IN (…)`` / ``LeadId IN (…)`` / ``ContactId IN (…)`` over as many ids as fit in one
@@ -6,7 +6,7 @@ request URI — never per record (the N+1 pattern). Each query pages by ``nextRe
 
 Times are read by `connector.crm.reading.zoned_time`, as HubSpot's are: an
 activity whose time is not a date is left out with the reason (`BadTime`), a time without a
-zone rejects the record (`NaiveTime`, design §2); Salesforce always sends zoned times, so a
+zone rejects the record (`NaiveTime`); Salesforce always sends zoned times, so a
 naive one means the data is broken and guessing a zone would move scoring windows.
 """
 

@@ -1,4 +1,4 @@
-"""mqlsync's Salesforce custom fields on Lead and Contact (design §6, §6c) and value formats.
+"""mqlsync's Salesforce custom fields on Lead and Contact and value formats.
 
 One `FieldSpec` per logical write-back field says everything the other modules need: the
 API name (`fit` → `MQLSync_Fit__c`), the Salesforce type as Setup names it (Number(18,0),
@@ -29,7 +29,7 @@ MODIFIED = "SystemModstamp"
 ENUMERATIONS: dict[str, tuple[str, ...]] = {
     name: f.options for name, f in WRITE_BACK.items() if f.options
 }
-"""Fields made restricted picklists, so list views, filters and reports can use them (§6)."""
+"""Fields made restricted picklists, so list views, filters and reports can use them."""
 
 
 _ACRONYMS = {"mql": "MQL", "sla": "SLA"}
@@ -217,7 +217,7 @@ def _spec(field: str, name: str) -> FieldSpec:
 def field_specs(
     prefix: str = "MQLSync_", names: Mapping[str, str] | None = None
 ) -> list[FieldSpec]:
-    """The §6c write-back fields (same on Lead and Contact), named `<prefix><Field>__c`
+    """mqlsync's write-back fields (same on Lead and Contact), named `<prefix><Field>__c`
     unless `names` overrides a logical field's API name."""
     names = names or {}
     return [_spec(f, names.get(f) or api_name(f, prefix)) for f in WRITE_BACK]

@@ -1,4 +1,4 @@
-"""`mqlsync provision` for Salesforce: mqlsync's custom fields on Lead and Contact (§6, §6c).
+"""`mqlsync provision` for Salesforce: mqlsync's custom fields on Lead and Contact.
 
 Idempotent. Reads `describe` of Lead and Contact (2 requests), then creates each missing field
 through the Tooling API (`POST tooling/sobjects/CustomField`, 1 request per field). Existing
@@ -102,7 +102,7 @@ def provision(
     specs: Sequence[FieldSpec] | None = None,
     lead_statuses: Sequence[str] = ("Marketing Qualified", "Open - Not Contacted"),
 ) -> ProvisionReport:
-    """Create the missing §6c fields on Lead and Contact; report what exists and what is wrong.
+    """Create mqlsync's missing fields on Lead and Contact; report what exists and what is wrong.
 
     `package_dir`: where the metadata package goes if the Tooling API is refused (default a
     new temporary folder, named in the problem). `specs`: the write-back fields (default

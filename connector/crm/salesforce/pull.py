@@ -1,4 +1,4 @@
-"""Salesforce Leads and Contacts as canonical records (design §2, §6c): the read side.
+"""Salesforce Leads and Contacts as canonical records: the read side.
 
 `SalesforceReader` streams unconverted Leads (``IsConverted = false``) or Contacts changed
 at or after a time, ``ORDER BY SystemModstamp, Id``, in pages that follow
@@ -71,7 +71,7 @@ WRITE_BACK = {
     "sla": "MQLSync_SLA__c",
     "model": "MQLSync_Model__c",
 }
-"""Logical write-back field → Salesforce custom field (design §6c)."""
+"""Logical write-back field → Salesforce custom field."""
 EXTRA_SOURCES = {"OwnerId": "owner"}
 """Read beside the mapping's fields unless it maps the canonical name itself."""
 CONTACT_ALIASES = {

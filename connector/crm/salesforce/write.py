@@ -1,4 +1,4 @@
-"""Writing mqlsync's fields and stages to Salesforce Leads and Contacts (design §5, §6, §6c).
+"""Writing mqlsync's fields and stages to Salesforce Leads and Contacts.
 
 One batch of patches becomes sObject Collections updates (`PATCH composite/sobjects`, ≤ 200
 records each, `allOrNone=false`, so one bad record never holds back the others) and one
@@ -25,7 +25,7 @@ to one of its statuses ("Working - Contacted", "Closed - Converted" by default) 
 whole (no field written, so the pipeline's state matches the CRM) with an `Outcome` error
 naming the status; so is a Contact whose `MQLSync_Stage__c` is past MQL, and a backward move
 (recycle) of a record no longer at MQL (a Lead whose Status is neither the MQL status nor a
-rejected one, a Contact whose stage is not `mql`) (§6 Integrity). Converted Leads are
+rejected one, a Contact whose stage is not `mql`) (never a downgrade). Converted Leads are
 never written: found by the guard read or answered `CANNOT_UPDATE_CONVERTED_LEAD`, they get
 the error "converted lead: not written".
 """

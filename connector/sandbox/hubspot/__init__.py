@@ -1,4 +1,4 @@
-"""HubSpot CRM v3/v4 emulator backed by synthetic data (design §9)."""
+"""HubSpot CRM v3/v4 emulator backed by synthetic data."""
 
 from connector.sandbox.hubspot.server import HubSpotSandbox
 from connector.sandbox.hubspot.store import HubSpotStore, ManualClock

@@ -1,6 +1,6 @@
 """Load synthetic persons into the Salesforce store the way a real org would hold them.
 
-Why these choices (design §6c): early-stage persons are Leads, later-stage ones Contacts under
+Why these choices: early-stage persons are Leads, later-stage ones Contacts under
 an Account (half of them also keep their converted Lead, ``IsConverted = true``, which adapters
 must filter out); activities hang off ``WhoId`` (Event for meetings, Task with ``TaskSubtype``
 Call/Email for calls, sales touches and replies) or are CampaignMembers (one per campaign and

@@ -5,7 +5,7 @@ composite writer (unknown / read-only fields, value types, lengths) and ``descri
 as they do in a real org.  Shapes follow the REST API *sObject Describe* resource (``fields``
 with ``name, type, length, custom, updateable, picklistValues, referenceTo, relationshipName``)
 and the standard object reference (Lead, Contact, Account, Task, Event, Campaign,
-CampaignMember).  Lead ``Status`` carries "Marketing Qualified" as design §6c expects.
+CampaignMember).  Lead ``Status`` carries "Marketing Qualified", the default MQL status.
 """
 
 from __future__ import annotations

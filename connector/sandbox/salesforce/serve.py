@@ -1,6 +1,6 @@
 """Serve the Salesforce sandbox until SIGTERM/SIGINT (backs ``mqlsync sandbox --crm salesforce``).
 
-Contract (design §9): nothing on stdout before the first line, which comes once the server
+Contract: nothing on stdout before the first line, which comes once the server
 accepts connections: ``SANDBOX salesforce https://127.0.0.1:<port> token=<session id>
 ca=<CA PEM path>``, then ``BUNDLE <system CAs + sandbox CA path>``; logs go to stderr;
 SIGTERM exits within 2 s with code 0 and the temp directory holding the certificates removed.
