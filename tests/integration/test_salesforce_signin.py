@@ -77,6 +77,18 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
+def key_file(path: Path, key: rsa.RSAPrivateKey) -> Path:
+    """The private key as the PEM file MQLSYNC_SF_JWT_KEY_FILE names."""
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
 def _adapter(config: Path):  # type: ignore[no-untyped-def]
     settings = load_settings(config)
     return build_adapter(settings, load_mapping(MAPPINGS / "b2b-saas.toml"))
@@ -95,14 +107,7 @@ def test_username_password_token_signs_in_and_syncs(tmp_path, sb, clean_env):
 
 
 def test_jwt_bearer_flow_signs_in(tmp_path, sb, key, clean_env):
-    pem = tmp_path / "server.key"
-    pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    pem = key_file(tmp_path / "server.key", key)
     clean_env.setenv("MQLSYNC_SF_USERNAME", DEFAULT_USERNAME)
     clean_env.setenv("MQLSYNC_SF_CONSUMER_KEY", CONSUMER_KEY)
     clean_env.setenv("MQLSYNC_SF_JWT_KEY_FILE", str(pem))
@@ -112,14 +117,7 @@ def test_jwt_bearer_flow_signs_in(tmp_path, sb, key, clean_env):
 
 def test_a_key_the_connected_app_does_not_know_is_refused_in_one_line(tmp_path, sb, clean_env):
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = tmp_path / "other.key"
-    pem.write_bytes(
-        other.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    pem = key_file(tmp_path / "other.key", other)
     clean_env.setenv("MQLSYNC_SF_USERNAME", DEFAULT_USERNAME)
     clean_env.setenv("MQLSYNC_SF_CONSUMER_KEY", CONSUMER_KEY)
     clean_env.setenv("MQLSYNC_SF_JWT_KEY_FILE", str(pem))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -14,6 +15,20 @@ from connector.crm.salesforce.client import SalesforceCalls
 from connector.mapping.schema import MappingSpec
 from connector.sandbox.salesforce import SalesforceSandbox
 from tests.conftest import MAPPINGS
+
+
+def config_for(sandbox: SalesforceSandbox, tmp_path: Path) -> Path:
+    """A config file for the sandbox org, with its own state store."""
+    config = tmp_path / "mqlsync.toml"
+    config.write_text(
+        '[crm]\nkind = "salesforce"\n'
+        f'[salesforce]\ninstance_url = "{sandbox.instance_url}"\n'
+        f'ca_bundle = "{sandbox.ca_path}"\n'
+        f'[mapping]\npath = "{MAPPINGS / "b2b-saas.toml"}"\n'
+        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
+        "[limits]\nrequests_per_10s = 10000\n"
+    )
+    return config
 
 
 def provisioned(sandbox: SalesforceSandbox, spec: MappingSpec) -> SalesforceAdapter:
@@ -29,15 +44,7 @@ def provisioned(sandbox: SalesforceSandbox, spec: MappingSpec) -> SalesforceAdap
 
 def test_sync_once_scores_leads_and_contacts_then_writes_nothing_more(tmp_path, monkeypatch):
     with SalesforceSandbox(contacts=300, seed=3, provisioned=False) as sandbox:
-        config = tmp_path / "mqlsync.toml"
-        config.write_text(
-            '[crm]\nkind = "salesforce"\n'
-            f'[salesforce]\ninstance_url = "{sandbox.instance_url}"\n'
-            f'ca_bundle = "{sandbox.ca_path}"\n'
-            f'[mapping]\npath = "{MAPPINGS / "b2b-saas.toml"}"\n'
-            f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
-            "[limits]\nrequests_per_10s = 10000\n"
-        )
+        config = config_for(sandbox, tmp_path)
         monkeypatch.setenv("MQLSYNC_SF_SESSION_ID", sandbox.session_id)
         monkeypatch.delenv("MQLSYNC_CONFIG", raising=False)
         runner = CliRunner()
@@ -61,14 +68,7 @@ def test_plan_and_explain_read_a_salesforce_org(tmp_path, monkeypatch):
     """`plan` lists what a sync would write without writing; `explain --contact` finds a
     Lead by email and a Contact by id and says why each scored."""
     with SalesforceSandbox(contacts=200, seed=9) as sandbox:
-        config = tmp_path / "mqlsync.toml"
-        config.write_text(
-            '[crm]\nkind = "salesforce"\n'
-            f'[salesforce]\ninstance_url = "{sandbox.instance_url}"\n'
-            f'ca_bundle = "{sandbox.ca_path}"\n'
-            f'[mapping]\npath = "{MAPPINGS / "b2b-saas.toml"}"\n'
-            f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
-        )
+        config = config_for(sandbox, tmp_path)
         monkeypatch.setenv("MQLSYNC_SF_SESSION_ID", sandbox.session_id)
         monkeypatch.delenv("MQLSYNC_CONFIG", raising=False)
         runner = CliRunner()
