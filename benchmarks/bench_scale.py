@@ -11,10 +11,10 @@ as separate child processes, each reaped with ``os.wait4`` for its own peak RSS:
 4. ``sync --once`` (the first, backfill sync; refused writes become dead letters);
 5. ``status`` (reads the runs and every open dead letter).
 
-Printed per N: seconds and peak RSS of each command, the sync's calls (from the sandbox's
-log) against the quota-bound minimum, and the sync's wall time against the time HubSpot's
-default limit of 100 calls per 10 s alone would impose on that minimum. Streaming means
-RSS stays flat as N grows (target <= 300 MB at 1,000,000 contacts).
+Printed per N: seconds, peak RSS and CPU seconds of each command, the sync's calls (from
+the sandbox's log) against the quota-bound minimum, and the sync's wall time against the
+time HubSpot's default limit of 100 calls per 10 s alone would impose on that minimum.
+Streaming means RSS stays flat as N grows (target <= 300 MB at 1,000,000 contacts).
 
     python benchmarks/bench_scale.py --contacts 50000 100000 200000 [--partial-failure 0.05]
         [--commands plan dry-run sync status]
@@ -74,7 +74,7 @@ def measure(contacts: int, partial_failure: float, wanted: Sequence[str]) -> Non
             last = child.stdout.strip().splitlines()[-1:] if name != "plan" else []
             print(
                 f"{contacts:>9,}  {name:8} {child.seconds:8.1f} s  {child.max_rss_mb:6.0f} MB"
-                + (f"   {last[0][:90]}" if last else ""),
+                f"  {child.cpu_seconds:6.1f} s CPU" + (f"   {last[0][:90]}" if last else ""),
                 flush=True,
             )
             if name == "sync":
@@ -117,7 +117,7 @@ def main() -> None:
         help="measure only these (a big portal's sync alone takes long enough)",
     )
     args = parser.parse_args()
-    print("  contacts  command   wall       peak RSS")
+    print("  contacts  command   wall       peak RSS   mqlsync CPU")
     for n in args.contacts:
         measure(n, args.partial_failure, args.commands)
     print(f"launcher's own peak RSS: {launcher_rss_mb():.0f} MB (no child can report less)")
