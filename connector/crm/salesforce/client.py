@@ -221,11 +221,12 @@ class SalesforceCalls:
 
         def attempt() -> T:
             nonlocal refreshed
-            limiter.acquire()
+            sent = limiter.acquire()
             self.calls += 1
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
+                limiter.release(sent)
                 error = classify(exc, what, self.instance_url)
                 if isinstance(error, AuthenticationError) and self._renew(refreshed):
                     refreshed = True
@@ -233,6 +234,7 @@ class SalesforceCalls:
                 if error is exc:
                     raise
                 raise error from exc
+            limiter.release(sent)  # the place counts from the answer, as the server counts
             limiter.note_success()
             return result
 
