@@ -34,7 +34,8 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -165,6 +166,16 @@ class RateLimiter:
             # Sleep outside the lock so penalize()/note_headers() from other threads apply;
             # re-check afterwards because the wait may have been extended meanwhile.
             self._sleep(wait)
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """One request's place in the window: taken before it is sent (`acquire`), counted
+        from its answer or failure on the way out (`release`), as the server counts it."""
+        stamp = self.acquire()
+        try:
+            yield
+        finally:
+            self.release(stamp)
 
     def release(self, stamp: float) -> None:
         """The request :meth:`acquire` stamped ``stamp`` is answered: it now counts from now.

@@ -187,20 +187,20 @@ class HubSpotCalls:
         limiter = self.limiter
 
         def attempt() -> T:
-            sent = limiter.acquire()
-            self.calls += 1
             try:
-                if twin is None:
-                    result: T = fn(**kwargs, _request_timeout=self.timeout)
-                    headers: Mapping[str, str] = {}
-                else:
-                    result, _status, headers = twin(
-                        **kwargs, _request_timeout=self.timeout, _return_http_data_only=False
-                    )
+                with limiter.request():
+                    self.calls += 1
+                    if twin is None:
+                        result: T = fn(**kwargs, _request_timeout=self.timeout)
+                        headers: Mapping[str, str] = {}
+                    else:
+                        result, _status, headers = twin(
+                            **kwargs, _request_timeout=self.timeout, _return_http_data_only=False
+                        )
+            except DailyLimitExceeded:  # the quota, before anything was sent
+                raise
             except Exception as exc:
-                limiter.release(sent)
                 raise self._failed(exc, what) from exc
-            limiter.release(sent)
             limiter.note_headers(headers or {})
             limiter.note_success()
             return result

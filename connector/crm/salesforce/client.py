@@ -221,12 +221,13 @@ class SalesforceCalls:
 
         def attempt() -> T:
             nonlocal refreshed
-            sent = limiter.acquire()
-            self.calls += 1
             try:
-                result = fn(*args, **kwargs)
+                with limiter.request():
+                    self.calls += 1
+                    result = fn(*args, **kwargs)
+            except DailyLimitExceeded:  # the quota, before anything was sent
+                raise
             except Exception as exc:
-                limiter.release(sent)
                 error = classify(exc, what, self.instance_url)
                 if isinstance(error, AuthenticationError) and self._renew(refreshed):
                     refreshed = True
@@ -234,7 +235,6 @@ class SalesforceCalls:
                 if error is exc:
                     raise
                 raise error from exc
-            limiter.release(sent)  # the place counts from the answer, as the server counts
             limiter.note_success()
             return result
 
