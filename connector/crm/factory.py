@@ -93,4 +93,9 @@ def _salesforce(settings: Settings, mapping: MappingSpec, limiter: RateLimiter) 
         refresh=sign_in.refresh(),
         session=session,
     )
-    return SalesforceAdapter(calls, mapping, bulk_threshold=sf.bulk_threshold)
+    return SalesforceAdapter(
+        calls,
+        mapping,
+        bulk_threshold=sf.bulk_threshold,
+        collection_size=sf.batch_write_size,
+    )

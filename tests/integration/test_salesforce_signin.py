@@ -113,6 +113,7 @@ def test_jwt_bearer_flow_signs_in(tmp_path, sb, key, clean_env):
     clean_env.setenv("MQLSYNC_SF_JWT_KEY_FILE", str(pem))
     adapter = _adapter(_config(tmp_path, sb))
     assert adapter.lead_statuses()  # an authenticated REST call works
+    assert adapter.write_batch_size == 600  # [salesforce] batch_write_size 200, three a call
 
 
 def test_a_key_the_connected_app_does_not_know_is_refused_in_one_line(tmp_path, sb, clean_env):

@@ -114,6 +114,16 @@ def test_201_records_are_two_updates_in_one_api_call_with_echo_times(sb, calls):
     assert outcomes[200].modified_at == row["SystemModstamp"]
 
 
+def test_a_smaller_update_size_still_packs_three_updates_in_one_call(sb, calls):
+    """`[salesforce] batch_write_size` sets the records per sObject Collections update."""
+    ids = open_leads(calls, 120)
+    before, used = len(sb.writes), sb.api_used
+    outcomes = write(calls, "lead", patches_for(ids, fit=12), STAGES, collection=50)
+    assert [w.records for w in sb.writes[before:]] == [50, 50, 20]
+    assert calls.calls == 1 and sb.api_used == used + 1
+    assert all(o.error is None and o.modified_at is not None for o in outcomes)
+
+
 def test_per_record_errors_retriable_or_not(sb, calls):
     a, b, c, d = open_leads(calls, 4)
     converted = calls.sf.query("SELECT Id FROM Lead WHERE IsConverted = true LIMIT 1")

@@ -16,7 +16,13 @@ from connector.crm.salesforce.client import SalesforceCalls
 from connector.crm.salesforce.provision import provision
 from connector.crm.salesforce.pull import MODIFIED, SalesforceReader
 from connector.crm.salesforce.tasks import create_sla_tasks, tasks_present
-from connector.crm.salesforce.write import BATCH, PAST_MQL_ORDER, lead_stage_values, write
+from connector.crm.salesforce.write import (
+    COLLECTIONS,
+    MAX_RECORDS,
+    PAST_MQL_ORDER,
+    lead_stage_values,
+    write,
+)
 from connector.mapping.schema import MappingSpec
 
 
@@ -28,7 +34,6 @@ class SalesforceAdapter:
     watermark_field = MODIFIED
     tracks_activity_changes = True
     """Tasks, Events and campaign members changed since the watermark are queried."""
-    write_batch_size = BATCH
 
     def __init__(
         self,
@@ -37,11 +42,15 @@ class SalesforceAdapter:
         *,
         page_size: int = 2000,
         bulk_threshold: int = 0,
+        collection_size: int = MAX_RECORDS,
     ) -> None:
         """`bulk_threshold`: a pull holding more records than this reads them through a
-        Bulk API 2.0 query job (0: never)."""
+        Bulk API 2.0 query job (0: never). `collection_size`: records per sObject
+        Collections update (≤ 200); three such updates make one API call."""
         self.calls = calls
         self.mapping = mapping
+        self.collection_size = max(1, min(MAX_RECORDS, collection_size))
+        self.write_batch_size = self.collection_size * COLLECTIONS
         self.reader = SalesforceReader(
             calls, mapping, page_size=page_size, bulk_threshold=bulk_threshold
         )
@@ -96,6 +105,7 @@ class SalesforceAdapter:
             self.stage_values,
             protected_statuses=self.protected,
             rejected_statuses=self.rejected,
+            collection=self.collection_size,
         )
 
     def notify_sla_breaches(

@@ -2,7 +2,7 @@
 
 One batch of patches becomes sObject Collections updates (`PATCH composite/sobjects`, ≤ 200
 records each, `allOrNone=false`, so one bad record never holds back the others) and one
-`Outcome` per patch. API calls per batch of ≤ 600 (`BATCH`), each a composite request that
+`Outcome` per patch. API calls per batch of ≤ 600 (three updates), each a composite request that
 Salesforce counts as one call:
 
 - 1 reading the current stages first (two queries), only when a patch moves the stage: the
@@ -71,9 +71,6 @@ MAX_RECORDS = 200
 COLLECTIONS = 3
 """Updates packed in one composite call beside the two queries that read their
 SystemModstamps back (Salesforce allows five collections or queries per call)."""
-
-BATCH = MAX_RECORDS * COLLECTIONS
-"""Records written per API call."""
 
 SALES_STATUSES: tuple[str, ...] = ("Working - Contacted", "Closed - Converted")
 """Lead statuses sales sets in a new org (the default `sal` and `sql` of the mapping's
@@ -151,6 +148,7 @@ class _Writer:
         names: Mapping[str, str],
         protected: Collection[str],
         rejected: Collection[str],
+        collection: int = MAX_RECORDS,
     ) -> None:
         if obj not in OBJECTS:
             raise ValueError(f"unknown Salesforce object {obj!r}: expected lead or contact")
@@ -164,12 +162,15 @@ class _Writer:
         self.at_mql = {s.casefold() for s in (*rejected, *([mql] if mql else []))}
         """Lead statuses from which a recycle may move the lead back."""
         self.headers = {"Sforce-Auto-Assign": "FALSE"} if obj == "lead" else {}
+        self.collection = max(1, min(MAX_RECORDS, collection))
+        """Records per sObject Collections update (`[salesforce] batch_write_size`)."""
 
     # ------------------------------------------------------------------ batch
     def write(self, patches: Sequence[Patch]) -> list[Outcome]:
         outcomes: dict[str, Outcome] = {}
-        for start in range(0, len(patches), BATCH):
-            chunk = patches[start : start + BATCH]
+        batch = self.collection * COLLECTIONS
+        for start in range(0, len(patches), batch):
+            chunk = patches[start : start + batch]
             outcomes.update(self._chunk(chunk))
         return [outcomes[p.record_id] for p in patches]
 
@@ -258,10 +259,12 @@ class _Writer:
 
     # ------------------------------------------------------------------ update
     def _update(self, records: list[dict[str, Any]]) -> dict[str, Outcome]:
-        """Write ≤ `BATCH` records and read their SystemModstamps back, in one API call."""
+        """Write ≤ `COLLECTIONS` updates of records and read their SystemModstamps back,
+        in one API call."""
         if not records:
             return {}
-        groups = [records[i : i + MAX_RECORDS] for i in range(0, len(records), MAX_RECORDS)]
+        size = self.collection
+        groups = [records[i : i + size] for i in range(0, len(records), size)]
         base = f"SELECT Id, {MODIFIED} FROM {self.sobject} WHERE Id IN ({{ids}})"  # noqa: S608
         stamps = list(in_chunks([str(r["id"]) for r in records], base))
         inline = stamps[: max(0, MAX_HEAVY - len(groups))]
@@ -360,6 +363,7 @@ def write(
     names: Mapping[str, str] | None = None,
     protected_statuses: Collection[str] = SALES_STATUSES,
     rejected_statuses: Collection[str] = ("Closed - Not Converted",),
+    collection: int = MAX_RECORDS,
 ) -> list[Outcome]:
     """Write `patches` to Salesforce `obj` ("lead" or "contact"); one Outcome per patch, in
     order.
@@ -369,9 +373,12 @@ def write(
     names (default `fields.field_specs()`); `protected_statuses` are the Lead statuses a
     stage patch must never overwrite; `rejected_statuses` (the mapping's
     `[lifecycle.rejected_statuses] salesforce`) are, with the MQL status, the statuses a
-    recycle may move a Lead back from.
+    recycle may move a Lead back from. `collection`: records per sObject Collections
+    update (at most 200); three go in one API call.
     """
     if names is None:
         names = {s.field: s.name for s in field_specs()}
-    writer = _Writer(calls, obj, stage_values, names, protected_statuses, rejected_statuses)
+    writer = _Writer(
+        calls, obj, stage_values, names, protected_statuses, rejected_statuses, collection
+    )
     return writer.write(patches)
