@@ -140,6 +140,7 @@ class CountingAdapter:
     kind = "hubspot"
     objects = ("contact",)
     watermark_field = "lastmodifieddate"
+    tracks_activity_changes = False
     write_batch_size = 100
 
     def __init__(self) -> None:

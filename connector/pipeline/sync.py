@@ -92,7 +92,7 @@ class Sync:
         """What the last run read of each record, and as of when: the time it was read,
         or the echo of mqlsync's own write when the adapter finds activity changes by
         itself (then an unchanged echo needs no activity read)."""
-        echo_ok = getattr(self.adapter, "tracks_activity_changes", False)
+        echo_ok = self.adapter.tracks_activity_changes
 
         def lookup(ids: Sequence[str]) -> dict[str, tuple[datetime, LeadRecord]]:
             found = {}
