@@ -3,8 +3,10 @@
 Engagement objects come from associations v4 batch reads (≤ 1,000 contacts a call, following
 each contact's own `paging.next.after` when it has more associations than one page) and
 engagement batch reads (≤ 100 a call) for a whole block of contacts at once — never per
-contact (the N+1 pattern style.md warns about). Rollup properties with a companion date
-add one activity each, as the mapping's `[[source_activities.hubspot]]` entries say.
+contact (the N+1 pattern style.md warns about) — or, on a first sync, from one read of
+every engagement by type with its contacts inline (`connector.crm.hubspot.scan`). Rollup
+properties with a companion date add one activity each, as the mapping's
+`[[source_activities.hubspot]]` entries say.
 
 CRM data can be odd in ways HubSpot's own validation does not prevent (imports, old
 integrations), so every value is read here without trusting it (`hubspot_time`,
@@ -24,9 +26,9 @@ integrations), so every value is read here without trusting it (`hubspot_time`,
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from connector.core.records import Activity
 from connector.crm.hubspot.client import HubSpotCalls
@@ -40,6 +42,9 @@ from connector.crm.reading import (
     zoned_time,
 )
 from connector.mapping.schema import RollupActivity
+
+if TYPE_CHECKING:
+    from connector.crm.hubspot.scan import EngagementScan
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -157,26 +162,43 @@ def engagement_activity(kind: str, props: Mapping[str, Any], eid: str = "") -> A
     return Activity("email_reply" if direction == "INCOMING_EMAIL" else "sales_touch", at, subject)
 
 
+def engagement_links(
+    calls: HubSpotCalls, contact_ids: Sequence[str], assoc_batch: int, read_batch: int
+) -> Iterator[tuple[str, dict[str, list[str]], dict[str, Mapping[str, Any]]]]:
+    """Per engagement type: contact id → engagement ids, and engagement id → properties,
+    read for these contacts (associations v4, then batch reads of the engagements)."""
+    for kind, properties in ENGAGEMENTS.items():
+        links = associated(calls, kind, contact_ids, assoc_batch)
+        ids = [eid for eids in links.values() for eid in eids]
+        if ids:
+            yield kind, links, read_objects(calls, kind, ids, properties, read_batch)
+
+
 def engagement_activities(
     calls: HubSpotCalls,
     contact_ids: Sequence[str],
     assoc_batch: int,
     read_batch: int,
     problems: Problems | None = None,
+    scan: EngagementScan | None = None,
 ) -> dict[str, list[Activity]]:
     """contact id → activities from its meetings, calls and emails.
 
-    An engagement associated twice with a contact counts once. Engagements whose time is
-    unusable are left out; they, and contacts to reject for a naive time, are noted in
-    `problems` (logged when no `problems` is given).
+    Read by contact block (`engagement_links`), or looked up in `scan` when one is given
+    (a first sync's engagements, read by type). An engagement associated twice with a
+    contact counts once. Engagements whose time is unusable are left out; they, and
+    contacts to reject for a naive time, are noted in `problems` (logged when no
+    `problems` is given).
     """
     out: dict[str, list[Activity]] = {cid: [] for cid in contact_ids}
-    for kind, properties in ENGAGEMENTS.items():
-        links = associated(calls, kind, contact_ids, assoc_batch)
-        ids = [eid for eids in links.values() for eid in eids]
-        if not ids:
-            continue
-        objects = read_objects(calls, kind, ids, properties, read_batch)
+    if scan is not None:
+        found = scan.lookup(contact_ids)
+        per_kind: Iterable[tuple[str, dict[str, list[str]], Mapping[str, Mapping[str, Any]]]] = (
+            (kind, *found[kind]) for kind in ENGAGEMENTS if kind in found
+        )
+    else:
+        per_kind = engagement_links(calls, contact_ids, assoc_batch, read_batch)
+    for kind, links, objects in per_kind:
         for cid, eids in links.items():
             for eid in dict.fromkeys(eids):
                 props = objects.get(eid)

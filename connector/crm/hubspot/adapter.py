@@ -24,6 +24,7 @@ from connector.crm.base import (
 )
 from connector.crm.hubspot.accounts import accounts_for
 from connector.crm.hubspot.activities import (
+    ENGAGEMENTS,
     engagement_activities,
     hubspot_time,
     rollup_activities,
@@ -38,6 +39,7 @@ from connector.crm.hubspot.fields import (
     property_specs,
 )
 from connector.crm.hubspot.provision import provision_properties
+from connector.crm.hubspot.scan import EngagementScan
 from connector.crm.hubspot.search import ContactSearch, changed_since
 from connector.crm.hubspot.tasks import SlaTask, create_sla_tasks, tasks_present
 from connector.crm.reading import (
@@ -97,6 +99,7 @@ class HubSpotAdapter:
         read_batch_size: int = 100,
         association_batch_size: int = 1000,
         activity_block: int = 5000,
+        scan_first_sync: bool = True,
         prefix: str = "mqlsync_",
     ) -> None:
         self.calls = calls
@@ -108,6 +111,9 @@ class HubSpotAdapter:
         self.activity_block = max(activity_block, association_batch_size)
         """Contacts whose activities are fetched together: engagement reads of ≤ 100 ids
         are rounded up once per block, so bigger blocks waste fewer calls."""
+        self.scan_first_sync = scan_first_sync
+        """A pull from the epoch (a first sync: every contact) reads the engagements by
+        type with their contacts inline instead of by contact block (`EngagementScan`)."""
         self.specs = property_specs(prefix)
         self.names = {s.field: s.name for s in self.specs}
         self.fields = dict(mapping.source_fields.hubspot)
@@ -157,20 +163,36 @@ class HubSpotAdapter:
         A contact the search returns twice (a search index caught mid-reindex can list a
         record twice, on one page or across a page boundary) is used once, as first seen:
         within a block of `activity_block` contacts, and against the block before, so
-        no id set of a million-contact pull is kept in memory.
+        no id set of a million-contact pull is kept in memory. A pull from the epoch reads
+        the engagements by type, on disk (`EngagementScan`), unless `scan_first_sync` is off.
         """
         groups = changed_since(since)
         search = ContactSearch(self.calls, groups, self._search_properties(), self.page_size)
         block: list[Any] = []
         before: set[str] = set()
-        for results in search.pages():
-            block.extend(results)
-            if len(block) >= self.activity_block:
-                yield from self._pages(block, previous, now, before)
-                before = {_contact_id(c) for c in block}
-                block = []
-        if block:
-            yield from self._pages(block, previous, now, before)
+        scan = self._scan() if self.scan_first_sync and since.timestamp() <= 0 else None
+        try:
+            for results in search.pages():
+                block.extend(results)
+                if len(block) >= self.activity_block:
+                    yield from self._pages(block, previous, now, before, scan)
+                    before = {_contact_id(c) for c in block}
+                    block = []
+            if block:
+                yield from self._pages(block, previous, now, before, scan)
+        finally:
+            if scan is not None:
+                scan.close()
+
+    def _scan(self) -> EngagementScan:
+        """Every engagement by type, read when the first block needs activities.
+
+        Worth it only when every contact is pulled: it reads engagements of contacts an
+        incremental pull would not touch, and saves the association reads a first sync
+        would make for all of them."""
+        return EngagementScan(
+            self.calls, ENGAGEMENTS, association_batch=self.association_batch_size
+        )
 
     def read(self, obj: str, ids: Sequence[str], now: datetime) -> Iterator[Page]:
         """Batch-read specific contacts (≤ 100 a call) with their activities."""
@@ -223,6 +245,7 @@ class HubSpotAdapter:
         previous: Previous | None,
         now: datetime,
         before: Set[str] = frozenset(),
+        scan: EngagementScan | None = None,
     ) -> Iterator[Page]:
         """A block of contacts as canonical records, in pages of `page_size`.
 
@@ -252,7 +275,12 @@ class HubSpotAdapter:
         problems = Problems()
         activities = (
             engagement_activities(
-                self.calls, fresh, self.association_batch_size, self.read_batch_size, problems
+                self.calls,
+                fresh,
+                self.association_batch_size,
+                self.read_batch_size,
+                problems,
+                scan,
             )
             if fresh
             else {}
@@ -270,6 +298,7 @@ class HubSpotAdapter:
             )
         items = []
         for cid, (props, modified) in block.items():
+
             def build(cid: str = cid, props: Any = props, modified: datetime = modified) -> Pulled:
                 reuse = known.get(cid) if cid not in activities else None
                 engagements = activities.get(cid, [])
