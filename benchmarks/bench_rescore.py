@@ -1,21 +1,23 @@
-"""Daily rescore of 1M stored snapshots with zero CRM reads (issue 6: ≤ 60 s).
+"""Daily rescore of 1M stored snapshots with zero CRM reads (target ≤ 60 s).
 
 Usage: python benchmarks/bench_rescore.py [--n 1000000] [--db PATH] [--reuse]
-                                          [--days 1] [--unknown] [--remodel] [--workers 2]
+                                          [--days 1] [--unknown] [--remodel [--edit E]]
+                                          [--workers 2]
                                           [--build-workers 2]
 
 Builds the state a sync at T0 would leave (in child processes, cached in /tmp): synthetic
 people (`connector.sandbox.synthetic`, ~12 activities each, all ages, real MQLs, SAL and
-customers), each scored and decided at T0 under b2b-saas, with the written values, the
-lifecycle memory and `due_at` the sync stores. Then, in this process, runs `Rescore` at
+customers), each scored and decided at T0 under b2b-saas by the sync's own scorer, with
+the written values, the lifecycle memory, the mapping version and `due_at` the sync
+stores. Then, in this process, runs `Rescore` at
 T0 + `--days` against a counting fake adapter (every write acknowledged; any pull or read
 fails the run; the check of each recycle against the CRM's current stage is counted) and
 prints totals, due, rescored, changed, written, seconds, peak RSS and calls.
 `--unknown` first clears every `due_at` (a store the sync never gave due times to: the
 worst case, every snapshot rescored). `--remodel` times the other whole-store pass: after a
 mapping edit, every snapshot another mapping version computed is rescored and stamped with
-the new version (target: 1M in 90 s). The database is copied before each run so the
-cached one stays at T0.
+the new version (target: 1M in 90 s); `--edit` picks the edit (see `edited`). The
+database is copied before each run so the cached one stays at T0.
 """
 
 from __future__ import annotations
@@ -36,19 +38,20 @@ from typing import Any
 from cached_store import ensure_snapshots
 from sqlalchemy import text
 
-from connector.core.lifecycle import Memory, evaluate
+from connector.core.lifecycle import Memory
 from connector.core.records import Activity, LeadRecord
 from connector.core.scoring import CompiledMapping, compile_mapping
-from connector.core.timers import Window, due_at, windows_of
 from connector.crm.base import Current, Outcome, Page, Patch, ProvisionReport, Pulled
 from connector.mapping.loader import load_mapping
 from connector.pipeline.rescore import Rescore
-from connector.pipeline.steps import RunOptions, RunSummary, desired_values
-from connector.pipeline.writer import Scored, snapshot_of
+from connector.pipeline.steps import ItemScorer, RunOptions, RunSummary
+from connector.pipeline.writer import snapshot_of
 from connector.sandbox.synthetic import SyntheticPerson, generate_people, person_for
 from connector.state import EPOCH, Snapshot, StateStore
 
 T0 = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
+STORED_VERSION = "b2b-saas@0123456789ab"
+EDITED_VERSION = "b2b-saas@edited000000"
 MAPPING = Path(__file__).resolve().parent.parent / "mappings" / "b2b-saas.toml"
 CHUNK = 10_000
 
@@ -86,25 +89,36 @@ def record_of(p: SyntheticPerson) -> LeadRecord:
 
 
 def synced(p: SyntheticPerson) -> Snapshot:
-    """The snapshot a sync at T0 stores for one person (the sync's own functions)."""
-    m = mapping()
-    record = record_of(p)
-    result, decision = evaluate(record, m, Memory(), T0)
-    desired = desired_values(result, decision, T0)
-    due = due_at(record, m, decision.memory, T0, _windows())
-    scored = Scored(Pulled(record, {}, T0), result, decision, desired, None, due)
-    return snapshot_of("hubspot", "contact", scored, T0, T0, with_record=True)
+    """The snapshot a sync at T0 stores for one person (the sync's own scorer: reasons
+    worded with the rules' descriptions, the mapping version written along)."""
+    item, _ = _scorer().score("contact", Pulled(record_of(p), {}, T0), Memory(), T0)
+    return snapshot_of("hubspot", "contact", item, T0, T0, with_record=True)
 
 
-_window_cache: tuple[Window, ...] | None = None
+_item_scorer: ItemScorer | None = None
 
 
-def _windows() -> tuple[Window, ...]:
-    """The mapping's activity windows, computed once per process."""
-    global _window_cache
-    if _window_cache is None:
-        _window_cache = windows_of(mapping().spec)
-    return _window_cache
+def _scorer() -> ItemScorer:
+    """The sync's scorer under the stored version, built once per process."""
+    global _item_scorer
+    if _item_scorer is None:
+        _item_scorer = ItemScorer(mapping(), STORED_VERSION)
+    return _item_scorer
+
+
+def edited(kind: str) -> CompiledMapping:
+    """The mapping after an admin's edit: `version` changes nothing but the version;
+    `threshold` lowers the MQL threshold 60 → 50 and gives a form submission 5 more points
+    (an edit that moves scores and stages of part of the database)."""
+    if kind == "version":
+        return mapping()
+    spec = mapping().spec
+    rules = [
+        r.model_copy(update={"points": r.points + 5}) if r.id == "form_submission" else r
+        for r in spec.rules
+    ]
+    qualification = spec.qualification.model_copy(update={"threshold": 50})
+    return compile_mapping(spec.model_copy(update={"rules": rules, "qualification": qualification}))
 
 
 def build_chunk(start: int, stop: int) -> list[Snapshot]:
@@ -199,6 +213,11 @@ def main() -> None:
         help="an edited mapping: rescore every snapshot another version computed, as the "
         "sync does first after a mapping change (every snapshot gets the new version)",
     )  # fmt: skip
+    parser.add_argument(
+        "--edit", choices=("threshold", "version"), default="threshold",
+        help="with --remodel, the mapping edit: threshold 60 -> 50 and +5 per form submission "
+        "(default), or the same rules under a new version",
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=2, help="rescore worker processes")
     parser.add_argument("--build-workers", type=int, default=2)
     args = parser.parse_args()
@@ -229,15 +248,26 @@ def main() -> None:
         started = time.perf_counter()
         cpu_before = _cpu()
         if args.remodel:
-            version = "b2b-saas@edited000000"
             job = Rescore(
-                adapter, mapping(), store, clock=lambda: now, workers=args.workers, version=version
+                adapter,
+                edited(args.edit),
+                store,
+                clock=lambda: now,
+                workers=args.workers,
+                version=EDITED_VERSION,
             )
             summary = RunSummary()
             for obj in adapter.objects:
                 job.remodel(obj, now, RunOptions(), summary)
         else:
-            job = Rescore(adapter, mapping(), store, clock=lambda: now, workers=args.workers)
+            job = Rescore(
+                adapter,
+                mapping(),
+                store,
+                clock=lambda: now,
+                workers=args.workers,
+                version=STORED_VERSION,
+            )
             summary = job.run()
         elapsed = time.perf_counter() - started
         cpu_after = _cpu()

@@ -42,11 +42,16 @@ _NOUNS: dict[str, tuple[str, str]] = {
 _ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+"""English month abbreviations: `%b` would follow the process's locale, and the text
+written to the CRM must not change with the machine it runs on."""
+
+
 def day(at: datetime) -> str:
     """`31 Oct 2026`. Always with the year: the text must not change when the calendar
     turns (the daily rescore writes a record only when time changes its score)."""
     at = at.astimezone(UTC)
-    return f"{at.day} {at:%b} {at.year}"
+    return f"{at.day} {_MONTHS[at.month - 1]} {at.year}"
 
 
 def money(value: float) -> str:

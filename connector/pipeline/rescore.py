@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from multiprocessing.pool import AsyncResult, Pool
 
 from connector.core.lifecycle import Decision, Memory, evaluate
-from connector.core.records import LeadRecord, parse_record
+from connector.core.records import LeadRecord, parse_record, read_line
 from connector.core.scoring import CompiledMapping, ScoreResult, compile_mapping
 from connector.crm.base import CrmAdapter, Pulled, Value
 from connector.crm.values import parse_instant
@@ -40,8 +40,8 @@ from connector.pipeline.steps import (
     run_writer,
     write_or_plan,
 )
-from connector.pipeline.writer import Scored
-from connector.state import Snapshot, StateStore
+from connector.pipeline.writer import BatchWriter, Scored, snapshot_of
+from connector.state import PreparedUpdates, Snapshot, StateStore
 from connector.state.engine import make_engine
 
 STAGE_PROPERTY = "lifecycle_stage"
@@ -96,11 +96,35 @@ def current_values(snapshot: Snapshot) -> dict[str, Value]:
     return current
 
 
+Stored = tuple[Snapshot, LeadRecord]
+"""A snapshot and its record as the CRM holds it after mqlsync's last write."""
+
+
+def read_stored(store: StateStore, kind: str, obj: str, ids: list[str]) -> list[Stored]:
+    """The snapshots of `ids` that have a record, in `ids` order, each with its held record.
+
+    The records are decoded from their stored text straight into typed records (twice as
+    fast as plain JSON values validated after). A snapshot kept from a settled crash has
+    no record yet and is left out: the next sync reads it from the CRM.
+    """
+    found = store.get_snapshot_texts(kind, obj, ids)
+    out = []
+    for rid in ids:
+        snap, text = found.get(rid, (None, None))
+        if snap is not None and text is not None and text != "{}":
+            out.append((snap, held_record(read_line(text), snap.stage)))
+    return out
+
+
 @dataclass(slots=True)
 class _Batch:
-    """A page of rescored snapshots (each with its next due time) and its counters."""
+    """A page of rescored snapshots and its counters: the records with something to
+    write (each with its next due time), and the snapshot updates of the others, which
+    only need storing (the new scores, due time and mapping version)."""
 
-    scored: list[Scored]
+    changed: list[Scored]
+    unchanged_ids: list[str]
+    unchanged: PreparedUpdates
     tally: RunSummary
 
 
@@ -110,20 +134,36 @@ class _Scorer:
     def __init__(self, mapping: CompiledMapping, model: str | None) -> None:
         self.items = ItemScorer(mapping, model)
 
-    def page(self, obj: str, snaps: Iterable[Snapshot], now: datetime) -> _Batch:
+    def page(
+        self, obj: str, stored: Iterable[Stored], now: datetime
+    ) -> tuple[list[Scored], RunSummary]:
+        """Every snapshot rescored at `now`, and the page's counters."""
         tally = RunSummary()
         scored = []
-        for snap in snaps:
-            if not snap.record:
-                continue  # kept from a settled crash: the next sync reads the record
+        for snap, record in stored:
             written = snap.written
             modified = parse_instant(written.get("modified_at")) or snap.scored_at
             echo = parse_instant(written.get("echo_at"))
-            pulled = Pulled(stored_record(snap), current_values(snap), modified, echo)
+            pulled = Pulled(record, current_values(snap), modified, echo)
             item, decision = self.items.score(obj, pulled, memory_of(snap), now)
             tally.count(item.result, decision, item.patch)
             scored.append(item)
-        return _Batch(scored, tally)
+        return scored, tally
+
+    def batch(
+        self, store: StateStore, kind: str, obj: str, ids: list[str], now: datetime
+    ) -> _Batch:
+        """Read, rescore and split one page: the unchanged records' snapshot updates are
+        prepared here, so the one process that writes only executes them. Their `written`
+        is left as stored: nothing was written, so the CRM holds what it held."""
+        scored, tally = self.page(obj, read_stored(store, kind, obj, ids), now)
+        changed = [item for item in scored if item.patch is not None]
+        same = [item for item in scored if item.patch is None]
+        updates = store.prepare_updates(
+            (snapshot_of(kind, obj, item, now, None, with_record=False) for item in same),
+            written=False,
+        )
+        return _Batch(changed, [item.record_id for item in same], updates, tally)
 
 
 def score_snapshots(
@@ -133,8 +173,10 @@ def score_snapshots(
     snaps: Iterable[Snapshot],
     now: datetime,
 ) -> list[Scored]:
-    """Rescore stored snapshots at `now` as a sync would (for what-if previews)."""
-    return _Scorer(mapping, model).page(obj, snaps, now).scored
+    """Rescore stored snapshots at `now` as a sync would (for what-if previews); snapshots
+    without a record (kept from a settled crash) are left out."""
+    stored = ((snap, stored_record(snap)) for snap in snaps if snap.record)
+    return _Scorer(mapping, model).page(obj, stored, now)[0]
 
 
 _worker: tuple[_Scorer, StateStore] | None = None
@@ -147,18 +189,18 @@ def _start_worker(spec: MappingSpec, url: str, model: str | None) -> None:
 
 
 def _score_ids(task: tuple[str, str, list[str], datetime]) -> _Batch:
-    """Worker task: read one page of snapshots by id and rescore it.
+    """Worker task: read one page of snapshots by id, rescore it and split it.
 
-    Sends back only what the writer needs — no reasons, no activities; the owner for SLA
-    tasks and the email for plans — because pickling full records costs more than
-    reading them again.
+    Sends back only what the writer needs — prepared updates for the unchanged records;
+    for the changed ones no reasons and no activities, only the owner for SLA tasks and
+    the email for plans — because pickling full records costs more than reading them
+    again.
     """
     assert _worker is not None
     scorer, store = _worker
     kind, obj, ids, now = task
-    found = store.get_snapshots(kind, obj, ids)
-    batch = scorer.page(obj, (found[i] for i in ids if i in found), now)
-    for item in batch.scored:
+    batch = scorer.batch(store, kind, obj, ids, now)
+    for item in batch.changed:
         record = item.pulled.record
         kept = {k: v for k in ("owner", "email") if (v := record.properties.get(k))}
         item.pulled = replace(
@@ -253,19 +295,10 @@ class Rescore:
 
     def _batches(self, obj: str, now: datetime, pool: Pool | None) -> Iterator[_Batch]:
         """Rescored pages in due order: here, or by the pool with a bounded read-ahead."""
-        kind = self.adapter.kind
-        if pool is None:
-            page: list[Snapshot] = []
-            for snap in self.store.iter_due_snapshots(now, kind, obj, batch=self.batch):
-                page.append(snap)
-                if len(page) >= self.batch:
-                    yield self._scorer.page(obj, page, now)
-                    page = []
-            if page:
-                yield self._scorer.page(obj, page, now)
-            return
-        size = max(1, min(self.batch, 1_000))  # small tasks keep every worker busy
-        yield from self._by_ids(obj, self.store.iter_due_ids(now, kind, obj, batch=size), now, pool)
+        size = self.batch if pool is None else max(1, min(self.batch, 1_000))
+        # Small tasks keep every worker busy.
+        pages = self.store.iter_due_ids(now, self.adapter.kind, obj, batch=size)
+        yield from self._by_ids(obj, pages, now, pool)
 
     def _by_ids(
         self, obj: str, pages: Iterator[list[str]], now: datetime, pool: Pool | None
@@ -275,8 +308,7 @@ class Rescore:
         kind = self.adapter.kind
         if pool is None:
             for ids in pages:
-                found = self.store.get_snapshots(kind, obj, ids)
-                yield self._scorer.page(obj, (found[i] for i in ids if i in found), now)
+                yield self._scorer.batch(self.store, kind, obj, ids, now)
             return
         pending: deque[AsyncResult[_Batch]] = deque()
         for ids in pages:
@@ -305,12 +337,15 @@ class Rescore:
             options.max_attempts,
             keep_records=True,
         )
-        pages = (_merged(summary, batch) for batch in batches)
+        pages = (_taken(writer, summary, batch, options.dry_run) for batch in batches)
         write_or_plan(writer, pages, options, summary)
 
 
-def _merged(summary: RunSummary, batch: _Batch) -> list[Scored]:
-    """Add a page's scoring counters to the run's; the page's records."""
+def _taken(writer: BatchWriter, summary: RunSummary, batch: _Batch, dry_run: bool) -> list[Scored]:
+    """Add a page's scoring counters to the run's and (unless a dry run) queue its
+    unchanged snapshots' updates for the writer's next commit; the records to write."""
+    if not dry_run:
+        writer.keep(batch.unchanged_ids, batch.unchanged)
     part = batch.tally
     summary.pulled += part.pulled
     summary.changed += part.changed
@@ -320,13 +355,15 @@ def _merged(summary: RunSummary, batch: _Batch) -> list[Scored]:
     summary.routes.update(part.routes)
     summary.grades.update(part.grades)
     summary.reasons.update(part.reasons)
-    return batch.scored
+    return batch.changed
 
 
 __all__ = [
     "Rescore",
+    "Stored",
     "current_values",
     "held_record",
+    "read_stored",
     "rescore_record",
     "score_snapshots",
     "stored_record",

@@ -252,11 +252,12 @@ class ItemScorer:
         record = pulled.record
         result, decision = evaluate(record, self.mapping, memory, now)
         desired = desired_values(result, decision, now, self.version, self.labels)
-        diff = changed_fields(desired, dict(pulled.current), RIDE_ALONG)
-        backward = decision.action in RECYCLES
-        patch = Patch(obj, record.id, diff, backward) if diff else None
         due = due_at(record, self.mapping, decision.memory, now, self.windows)
-        return Scored(pulled, result, decision, desired, patch, due), decision
+        item = Scored(pulled, result, decision, desired, None, due)
+        diff = changed_fields(desired, dict(pulled.current), RIDE_ALONG, item.written_values())
+        if diff:
+            item.patch = Patch(obj, record.id, diff, decision.action in RECYCLES)
+        return item, decision
 
 
 @contextmanager
@@ -353,9 +354,9 @@ def run_writer(
     letters = {d.record_id: d.id for d in open_letters}
     retry = [d.record_id for d in open_letters if d.parked_at is None]
 
-    def resolve(item: Scored, outcome: Outcome | None) -> None:
-        if item.record_id in letters and not (outcome is not None and outcome.error):
-            store.resolve_dead_letter(letters.pop(item.record_id))
+    def resolve(record_id: str, outcome: Outcome | None) -> None:
+        if record_id in letters and not (outcome is not None and outcome.error):
+            store.resolve_dead_letter(letters.pop(record_id))
 
     writer = BatchWriter(
         adapter,

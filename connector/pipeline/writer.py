@@ -30,10 +30,19 @@ from typing import Any
 
 from connector.core.lifecycle import Decision
 from connector.core.scoring import ScoreResult
-from connector.crm.base import STAGE_FIELD, CrmAdapter, Outcome, Patch, Pulled, SlaBreach, Value
+from connector.crm.base import (
+    RIDE_ALONG,
+    STAGE_FIELD,
+    CrmAdapter,
+    Outcome,
+    Patch,
+    Pulled,
+    SlaBreach,
+    Value,
+)
 from connector.crm.values import format_instant, normalise
 from connector.errors import MqlsyncError
-from connector.state import JournalRecord, PendingBreach, Snapshot, StateStore
+from connector.state import JournalRecord, PendingBreach, PreparedUpdates, Snapshot, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +88,13 @@ def snapshot_of(
 ) -> Snapshot:
     """The state to remember for a record once its values are in the CRM.
 
-    `written.modified_at` stays the modified time the record was *read* at, so the next
-    pull reuses its activities only if nothing changed since that read (an activity
-    logged between our read and our write must not be lost behind our write's echo).
+    `written` is what the CRM holds of mqlsync's fields: the desired values, except that
+    a record with nothing to write keeps its current scoring time and mapping version
+    (those ride along only with a real change, so the CRM still has the old ones, and a
+    later change must send the new ones). `written.modified_at` stays the modified time
+    the record was *read* at, so the next pull reuses its activities only if nothing
+    changed since that read (an activity logged between our read and our write must not
+    be lost behind our write's echo).
     `written.echo_at` is the modified time after our write (`modified`, when this run
     wrote). `with_record=False` leaves out the canonical record (the rescore keeps the
     stored one).
@@ -91,6 +104,10 @@ def snapshot_of(
         **item.written_values(),
         "modified_at": format_instant(item.pulled.modified_at),
     }
+    if item.patch is None and modified is None:  # nothing written
+        current = item.pulled.current
+        for f in RIDE_ALONG:
+            written[f] = normalise(f, current.get(f))
     echo = modified if modified is not None else item.pulled.echo_at
     if echo is not None:
         written["echo_at"] = format_instant(echo)
@@ -176,7 +193,7 @@ class BatchWriter:
         now: datetime,
         run_id: int | None,
         *,
-        on_done: Callable[[Scored, Outcome | None], None] | None = None,
+        on_done: Callable[[str, Outcome | None], None] | None = None,
         keep_records: bool = False,
         sla_tasks: bool = False,
         max_attempts: int | None = None,
@@ -187,6 +204,8 @@ class BatchWriter:
         self.now = now
         self.run_id = run_id
         self.on_done = on_done
+        """Called with each record id once its state is committed (with the write's
+        outcome, None when nothing was written)."""
         self.keep_records = keep_records
         """Update snapshots without their record JSON (the rescore did not re-read it)."""
         self.sla_tasks = sla_tasks
@@ -197,6 +216,7 @@ class BatchWriter:
         self._waiting: dict[str, Scored] = {}
         self._queues: dict[bool, list[Patch]] = {False: [], True: []}
         self._outcomes: dict[str, Outcome] = {}
+        self._kept: list[tuple[list[str], PreparedUpdates]] = []
 
     def add(self, items: list[Scored]) -> None:
         """Queue a page; unchanged records are committed at the next flush."""
@@ -206,6 +226,12 @@ class BatchWriter:
             self._waiting[item.record_id] = item
             if item.patch is not None:
                 self._queues[item.patch.stage_backward].append(item.patch)
+
+    def keep(self, record_ids: list[str], updates: PreparedUpdates) -> None:
+        """Queue snapshot updates of records with nothing to write (prepared by a rescore
+        worker); they are committed at the next flush."""
+        if updates or record_ids:
+            self._kept.append((record_ids, updates))
 
     def flush(self, *, final: bool = False) -> None:
         """Send every full batch (all queued patches when `final`), then commit."""
@@ -323,13 +349,16 @@ class BatchWriter:
         failed: list[str] = []
         breaches: list[PendingBreach] = []
         kind = self.adapter.kind
-        done: list[tuple[Scored, Outcome | None]] = []
+        done: list[tuple[str, Outcome | None]] = [
+            (rid, None) for ids, _ in self._kept for rid in ids
+        ]
+        kept, self._kept = self._kept, []
         for rid, item in list(self._waiting.items()):
             outcome = self._outcomes.pop(rid, None)
             if item.patch is not None and outcome is None:
                 continue  # still queued
             del self._waiting[rid]
-            done.append((item, outcome))
+            done.append((rid, outcome))
             if outcome is not None and outcome.error:
                 self.tally.failed += 1
                 if item.patch is not None and not item.patch.stage_backward:
@@ -350,8 +379,10 @@ class BatchWriter:
                     kind, self.obj, item, self.now, modified, with_record=not self.keep_records
                 )
             )
-        if snapshots or applied or failed:
+        if snapshots or applied or failed or kept:
             with self.store.transaction() as conn:
+                for _, updates in kept:
+                    self.store.apply_updates(updates, conn=conn)
                 if self.keep_records:
                     self.store.update_snapshots(snapshots, conn=conn)
                 else:
@@ -362,5 +393,5 @@ class BatchWriter:
                 if self.run_id is not None and failed:
                     self.store.settle(self.run_id, kind, self.obj, failed, "failed", conn=conn)
         if self.on_done is not None:
-            for item, outcome in done:
-                self.on_done(item, outcome)
+            for rid, outcome in done:
+                self.on_done(rid, outcome)

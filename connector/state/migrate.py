@@ -7,6 +7,7 @@ win the race to apply a step; the loser sees the change done and carries on.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, inspect, text
@@ -16,6 +17,8 @@ from . import tables as t
 from .engine import IMMEDIATE
 
 __all__ = ["upgrade"]
+
+log = logging.getLogger(__name__)
 
 # One journal row per field (field, before, after) → one per record (changes); each old
 # row becomes a one-field record, so ids and write order stay as they were.
@@ -35,6 +38,7 @@ def upgrade(engine: Engine) -> None:
     _step(engine, _needs_parked_at, _add_parked_at)
     _step(engine, _needs_mapping_version, _add_mapping_version)
     _step(engine, _needs_snapshot_model, _add_snapshot_model)
+    _step(engine, _needs_record_table, _move_records)
     for table in (t.snapshots, t.journal):
         for index in table.indexes:
             index.create(engine, checkfirst=True)
@@ -122,3 +126,21 @@ def _add_snapshot_model(conn: Connection) -> None:
     """``snapshots.model``: NULL for rows of older versions, so the next sync rescores them
     under the configured mapping once."""
     conn.execute(text("ALTER TABLE snapshots ADD COLUMN model VARCHAR(160)"))
+
+
+def _needs_record_table(conn: Connection) -> bool:
+    return "record" in _columns(conn, "snapshots")
+
+
+def _move_records(conn: Connection) -> None:
+    """Each snapshot's record moves to ``snapshot_records`` (created empty by
+    ``create_all``), so updating scores no longer rewrites the record with them. Minutes
+    for a million snapshots on SQLite, once."""
+    log.warning("moving stored records to their own table (once; minutes for 1M snapshots)")
+    conn.execute(
+        text(
+            "INSERT INTO snapshot_records (crm, object, record_id, record) "
+            "SELECT crm, object, record_id, record FROM snapshots"
+        )
+    )
+    conn.execute(text("ALTER TABLE snapshots DROP COLUMN record"))

@@ -5,36 +5,53 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import CursorResult, Row
+from sqlalchemy import CursorResult, Row, and_
 
 from . import tables as t
 from .values import DeadLetter, JournalRecord, PendingBreach, Run, Snapshot
 
 __all__ = [
     "SNAPSHOT_COLUMNS",
+    "SNAPSHOT_JOIN",
     "breach",
     "dead_letter",
     "journal_insert_sql",
     "journal_row",
     "new_id",
+    "record_row",
     "run",
     "snapshot",
+    "snapshot_and_record",
+    "snapshot_and_record_sql",
     "snapshot_row",
     "snapshot_update",
     "snapshot_update_sql",
 ]
 
 # Column order snapshot() unpacks; selected explicitly so table changes cannot shift it.
+# ``record`` comes from ``snapshot_records`` (NULL, read as ``{}``, when a row has none).
 SNAPSHOT_ORDER = (
     "crm", "object", "record_id", "fit", "engagement", "total", "grade", "route", "temperature",
     "stage", "mql_at", "recycled_at", "recycle_reason", "lead_status_at_promotion", "scored_at",
     "written", "record", "due_at", "model",
 )  # fmt: skip
-SNAPSHOT_COLUMNS = [t.snapshots.c[name] for name in SNAPSHOT_ORDER]
+SNAPSHOT_COLUMNS = [
+    t.snapshot_records.c.record if name == "record" else t.snapshots.c[name]
+    for name in SNAPSHOT_ORDER
+]
+SNAPSHOT_JOIN = t.snapshots.outerjoin(
+    t.snapshot_records,
+    and_(
+        t.snapshot_records.c.crm == t.snapshots.c.crm,
+        t.snapshot_records.c.object == t.snapshots.c.object,
+        t.snapshot_records.c.record_id == t.snapshots.c.record_id,
+    ),
+)
+"""What `SNAPSHOT_COLUMNS` select from: each snapshot with its record, if it has one."""
 
 
 def snapshot_row(s: Snapshot) -> dict[str, Any]:
-    """Column values of a snapshot."""
+    """Column values of a snapshot's row (its record goes to `record_row`)."""
     return {
         "crm": s.crm,
         "object": s.obj,
@@ -52,10 +69,14 @@ def snapshot_row(s: Snapshot) -> dict[str, Any]:
         "lead_status_at_promotion": s.lead_status_at_promotion,
         "scored_at": s.scored_at,
         "written": t.dumps(s.written),
-        "record": t.dumps(s.record),
         "due_at": s.due_at,
         "model": s.model,
     }
+
+
+def record_row(s: Snapshot) -> dict[str, Any]:
+    """Column values of a snapshot's record row."""
+    return {"crm": s.crm, "object": s.obj, "record_id": s.record_id, "record": t.dumps(s.record)}
 
 
 # Columns update_snapshots sets (all but the key and the stored record), in parameter order.
@@ -71,24 +92,24 @@ def _mark(dialect: str) -> str:
     return "?" if dialect == "sqlite" else "%s"
 
 
-def snapshot_update_sql(dialect: str) -> str:
+def snapshot_update_sql(dialect: str, *, written: bool = True) -> str:
     """``UPDATE snapshots`` of one row by key, for the driver's executemany with the
-    tuples of :func:`snapshot_update`."""
+    tuples of :func:`snapshot_update` (``written=False``: the column is left as stored)."""
     mark = _mark(dialect)
-    sets = ", ".join(f"{c} = {mark}" for c in _UPDATE_ORDER)
+    sets = ", ".join(f"{c} = {mark}" for c in _UPDATE_ORDER if written or c != "written")
     key = " AND ".join(f"{c} = {mark}" for c in ("crm", "object", "record_id"))
     return f"UPDATE {t.snapshots.name} SET {sets} WHERE {key}"  # noqa: S608 - constant names
 
 
-def snapshot_update(s: Snapshot, dialect: str) -> tuple[Any, ...]:
+def snapshot_update(s: Snapshot, dialect: str, *, written: bool = True) -> tuple[Any, ...]:
     """Parameters of :func:`snapshot_update_sql` for one snapshot (its record left out)."""
-    return (
+    head = (
         s.fit, s.engagement, s.total, s.grade, s.route, s.temperature, s.stage,
         t.bind_instant(s.mql_at, dialect), t.bind_instant(s.recycled_at, dialect),
         s.recycle_reason, s.lead_status_at_promotion, t.bind_instant(s.scored_at, dialect),
-        t.dumps(s.written), t.bind_instant(s.due_at, dialect), s.model, s.crm, s.obj,
-        s.record_id,
     )  # fmt: skip
+    tail = (t.bind_instant(s.due_at, dialect), s.model, s.crm, s.obj, s.record_id)
+    return (*head, t.dumps(s.written), *tail) if written else (*head, *tail)
 
 
 _JOURNAL_ORDER = ("run_id", "crm", "object", "record_id", "changes", "state", "memory")
@@ -109,13 +130,43 @@ def journal_row(run_id: int, r: JournalRecord, state: str) -> tuple[Any, ...]:
     return (run_id, r.crm, r.obj, r.record_id, changes, state, memory)
 
 
+def snapshot_and_record_sql(dialect: str, ids: int) -> str:
+    """``SELECT`` of the snapshots of ``ids`` record ids of one CRM object, each with its
+    record's JSON text (NULL when it has none), in :data:`SNAPSHOT_ORDER`; parameters:
+    crm, object, then the ids."""
+    mark = _mark(dialect)
+    s, r = t.snapshots.name, t.snapshot_records.name
+    columns = ", ".join("r.record" if c == "record" else f"s.{c}" for c in SNAPSHOT_ORDER)
+    key = " AND ".join(f"r.{c} = s.{c}" for c in ("crm", "object", "record_id"))
+    marks = ", ".join([mark] * ids)
+    return (
+        f"SELECT {columns} FROM {s} s LEFT JOIN {r} r ON {key} "  # noqa: S608 - constants
+        f"WHERE s.crm = {mark} AND s.object = {mark} AND s.record_id IN ({marks})"
+    )
+
+
+def snapshot_and_record(row: Sequence[Any]) -> tuple[Snapshot, str | None]:
+    """A row of :func:`snapshot_and_record_sql`: the snapshot (its ``record`` left empty)
+    and the record's text. The driver's raw values: times are converted here."""
+    (c, o, rid, fit, eng, total, grade, route, temp, stage, mql, rec, reason, status, at, w, r,
+     due, model) = row  # fmt: skip
+    instant = t.read_instant
+    at = instant(at)
+    assert at is not None  # scored_at is NOT NULL
+    snap = Snapshot(
+        c, o, rid, fit, eng, total, at, grade, route, temp, stage, instant(mql), instant(rec),
+        reason, status, t.loads(w), {}, instant(due), model,
+    )  # fmt: skip
+    return snap, r
+
+
 def snapshot(row: Sequence[Any]) -> Snapshot:
     """Decode a row; positional unpacking in _SNAPSHOT_ORDER is much faster than row.attr."""
     (c, o, rid, fit, eng, total, grade, route, temp, stage, mql, rec, reason, status, at, w, r,
      due, model) = row  # fmt: skip
     return Snapshot(
         c, o, rid, fit, eng, total, at, grade, route, temp, stage, mql, rec, reason, status,
-        t.loads(w), t.loads(r), due, model,
+        t.loads(w), {} if r is None else t.loads(r), due, model,
     )  # fmt: skip
 
 

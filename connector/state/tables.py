@@ -34,6 +34,7 @@ __all__ = [
     "journal",
     "loads",
     "metadata",
+    "read_instant",
     "runs",
     "sla_breaches",
     "snapshots",
@@ -62,12 +63,18 @@ class UtcDateTime(TypeDecorator[datetime]):
         return bind_instant(value, dialect.name)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return datetime.fromisoformat(value)
-        assert isinstance(value, datetime)
-        return value if value.tzinfo is UTC else value.astimezone(UTC)
+        return read_instant(value)
+
+
+def read_instant(value: Any) -> datetime | None:
+    """A stored :class:`UtcDateTime` as the driver returns it (SQLite: ISO text;
+    PostgreSQL: an aware datetime) → an aware UTC datetime (for driver-level SQL)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 def bind_instant(value: datetime | None, dialect: str) -> Any:
@@ -145,13 +152,27 @@ snapshots = Table(
     Column("lead_status_at_promotion", String(255)),
     Column("scored_at", UtcDateTime(), nullable=False),
     Column("written", Text, nullable=False),  # JSON: write-back field -> last written value
-    Column("record", Text, nullable=False),  # JSON: canonical record, for offline rescore
     # When time alone may next change what was written (connector.core.timers); NULL = not known
     # yet (due now). The daily rescore reads only due rows through ix_snapshots_due.
     Column("due_at", UtcDateTime()),
     Column("model", String(160)),  # mapping version that computed it (<stem>@<hex12>)
     # Clustered on the key in SQLite: the rescore's key-ordered scan reads pages in order
     # instead of an index plus a rowid lookup per row (~20 % faster, smaller file).
+    sqlite_with_rowid=False,
+)
+
+# Each snapshot's canonical record JSON (``LeadRecord.to_json()``), for the offline rescore,
+# kept apart from the scores: SQLite rewrites a whole row (overflow pages included) on any
+# update, so a rescore updating scores beside a ~5 KB record paid ~4x per row for rewriting
+# a record it never changed. Stores made before keep it in ``snapshots.record`` until
+# ``connector.state.migrate`` moves it here.
+snapshot_records = Table(
+    "snapshot_records",
+    metadata,
+    Column("crm", _CRM, primary_key=True),
+    Column("object", _OBJ, primary_key=True),
+    Column("record_id", _ID, primary_key=True),
+    Column("record", Text, nullable=False),
     sqlite_with_rowid=False,
 )
 

@@ -129,6 +129,20 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedUpdates:
+    """Snapshot updates as the store's driver binds them (see
+    ``StateStore.prepare_updates``): picklable, so a worker process can build them."""
+
+    dialect: str
+    rows: list[tuple[Any, ...]]
+    written: bool = True
+    """False: the updates leave each row's ``written`` as stored."""
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """One sync, rescore or undo run as recorded in the run history."""
 

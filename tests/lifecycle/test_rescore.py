@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -13,7 +15,8 @@ from connector.crm.base import RIDE_ALONG
 from connector.crm.hubspot.fields import MQL_DATE
 from connector.crm.values import changed_fields
 from connector.pipeline.rescore import Rescore, current_values, held_record, rescore_record
-from connector.pipeline.steps import PlannedChange, RunSummary, memory_of
+from connector.pipeline.steps import PlannedChange, RunOptions, RunSummary, memory_of
+from connector.pipeline.sync import Sync
 from connector.sandbox.faults import Faults
 from connector.state import NEVER
 from tests.integration.conftest import Rig, make_rig
@@ -213,3 +216,45 @@ def test_worker_processes_rescore_the_same_as_one_process(tmp_path):
         }
         assert all(s.due_at > at for s in rig.store.iter_snapshots("hubspot"))
         assert summary.reasons and summary.routes  # counters come back from the workers
+
+
+def crm_models(table: Any) -> dict[str, str | None]:
+    """Each sandbox contact's mqlsync_model as the CRM holds it."""
+    return {table.id_of(r): table.value(r, "mqlsync_model") for r in range(table.size)}
+
+
+def test_a_version_that_changed_nothing_is_sent_with_the_next_real_change(tmp_path):
+    """The mapping version rides along only with a real change. A remodel, or a sync of
+    an edited record, that changes no value writes nothing, so the CRM keeps the old
+    version; when decay later changes a score, that write must carry the new version (the
+    snapshot must not claim the CRM already holds it)."""
+    old, new = "b2b-saas@00000000000a", "b2b-saas@00000000000b"
+    for rig in make_rig(tmp_path, 120):
+        rig.adapter.provision()
+        Sync(rig.adapter, rig.mapping, rig.store, clock=lambda: T0, version=old).run()
+        models = functools.partial(crm_models, rig.sandbox.store.tables["contacts"])
+        assert set(models().values()) == {old}
+
+        remodel = Rescore(rig.adapter, rig.mapping, rig.store, version=new)
+        summary = RunSummary()
+        remodel.remodel("contact", T0 + timedelta(minutes=1), RunOptions(), summary)
+        assert summary.pulled == 120 and summary.written == 0
+        assert set(models().values()) == {old}  # nothing to write: the CRM keeps the old one
+        stored = list(rig.store.iter_snapshots("hubspot"))
+        assert {s.model for s in stored} == {new}  # computed by the new version
+        assert {s.written["model"] for s in stored} == {old}  # what the CRM holds
+
+        edited = sorted(models())[:60]  # a rep edits a field no rule reads
+        for rid in edited:
+            rig.sandbox.store.touch(rid, firstname="Edited")
+        resync = Sync(rig.adapter, rig.mapping, rig.store, clock=lambda: T0, version=new).run()
+        assert resync.pulled >= 60 and resync.written == 0
+        stored = list(rig.store.iter_snapshots("hubspot"))
+        assert {s.written["model"] for s in stored} == {old}
+
+        daily, _ = rescore(rig, T0 + 31 * DAY, version=new)
+        changed = {e.record_id for e in rig.store.journal_for_run(daily.run_id)}
+        assert changed & set(edited) and changed - set(edited)
+        after = models()
+        assert {after[rid] for rid in changed} == {new}
+        assert {after[rid] for rid in set(after) - changed} == {old}

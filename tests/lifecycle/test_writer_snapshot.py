@@ -48,3 +48,22 @@ def test_written_values_computed_in_a_worker_survive_pickling_and_are_used() -> 
     received.desired = {}  # only the cached values can produce the expected snapshot now
     got = snapshot_of("hubspot", "contact", received, NOW, NOW, with_record=False)
     assert got.written == expected
+
+
+def test_a_record_with_nothing_to_write_keeps_the_crms_scoring_time_and_version() -> None:
+    """The scoring time and mapping version ride along only with a real change: when
+    nothing is written the CRM keeps the old ones, and `written` must say so, or a later
+    change diffed against it would not send the new version."""
+    item = scored()
+    item.pulled = Pulled(
+        item.pulled.record, {"scored_at": "2026-10-01T00:00:00Z", "model": "m@old"}, NOW
+    )
+    item.desired["model"] = "m@new"
+    kept = snapshot_of("hubspot", "contact", item, NOW, None, with_record=False)
+    assert kept.written["scored_at"] == "2026-10-01T00:00:00.000Z"
+    assert kept.written["model"] == "m@old"
+    assert kept.model == "m@new" and kept.scored_at == NOW  # computed by the new version
+    assert kept.written["score"] == 61  # the values it holds equal the desired ones
+    item.pulled = Pulled(item.pulled.record, {}, NOW)  # a CRM record without them
+    bare = snapshot_of("hubspot", "contact", item, NOW, None, with_record=False)
+    assert bare.written["scored_at"] is None and bare.written["model"] is None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import pickle
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 
-from connector.state import NEVER, StateStore
+from connector.state import NEVER, PreparedUpdates, StateStore
 from tests.state.test_store import T0, snap
 
 DAY = timedelta(days=1)
@@ -87,14 +90,21 @@ def test_open_adds_due_at_to_a_store_made_before_it(store_url: str, store: State
 
 
 def test_sqlite_due_query_seeks_the_due_index(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    with StateStore.open(f"sqlite:///{tmp_path / 's.db'}") as s, s.engine.connect() as conn:
-        plan = conn.execute(
-            text(
-                "EXPLAIN QUERY PLAN SELECT record FROM snapshots WHERE crm = 'h' AND "
-                "object = 'c' AND due_at <= 'x' AND (due_at, record_id) > ('a', 'b') "
-                "ORDER BY crm, object, due_at, record_id LIMIT 5"
-            )
-        ).all()
+    """The due pages, records joined in, seek ix_snapshots_due past the last key."""
+    with StateStore.open(f"sqlite:///{tmp_path / 's.db'}") as s:
+        s.upsert_snapshots(snap(str(i), due_at=T0 + i * DAY) for i in range(6))
+        statements: list[tuple[str, Any]] = []
+
+        def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+            if "FROM snapshots" in statement and "due_at <=" in statement:
+                statements.append((statement, params))
+
+        event.listen(s.engine, "before_cursor_execute", capture)
+        assert len(list(s.iter_due_snapshots(T0 + 9 * DAY, "hubspot", "contact", batch=2))) == 6
+        statement, params = statements[-1]
+        assert "snapshot_records" in statement
+        with s.engine.connect() as conn:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
         detail = " ".join(str(row[-1]) for row in plan)
         assert "ix_snapshots_due" in detail and "SCAN" not in detail, detail
         assert "TEMP B-TREE" not in detail, detail
@@ -115,6 +125,39 @@ def test_update_snapshots_keeps_the_stored_record_and_skips_missing_rows(
     assert got["1"].record == stored.record  # the record column is left alone
     assert replace(got["1"], record=rescored.record) == rescored
     assert store.update_snapshots([]) == 0
+
+
+def test_prepared_updates_apply_as_update_snapshots_does(store: StateStore) -> None:
+    """A worker prepares the parameters; the writing process only executes them."""
+    store.upsert_snapshots([snap("1"), snap("2")])
+    rescored = [snap("1", total=10, due_at=T0 + DAY), snap("2", total=20), snap("gone")]
+    prepared = pickle.loads(pickle.dumps(store.prepare_updates(rescored)))
+    assert len(prepared) == 3
+    assert store.apply_updates(prepared) == 2
+    got = store.get_snapshots("hubspot", "contact", ["1", "2"])
+    assert (got["1"].total, got["1"].due_at, got["2"].total) == (10, T0 + DAY, 20)
+    same = store.prepare_updates([snap("1", total=11, written={"score": 1})], written=False)
+    assert store.apply_updates(same) == 1
+    got = store.get_snapshots("hubspot", "contact", ["1"])
+    assert got["1"].total == 11 and got["1"].written == snap("1").written  # left as stored
+    other = "postgresql" if store.dialect == "sqlite" else "sqlite"
+    with pytest.raises(ValueError, match=f"prepared for {other}"):
+        store.apply_updates(PreparedUpdates(other, prepared.rows))
+
+
+def test_snapshots_read_with_their_records_as_text(store: StateStore) -> None:
+    store.upsert_snapshots([snap("1"), snap("2", record={})])
+    store.upsert_snapshots([snap("3", mql_at=T0, recycled_at=T0 + DAY, due_at=T0)])
+    with store.engine.begin() as conn:  # a snapshot whose record row is missing
+        conn.execute(text("DELETE FROM snapshot_records WHERE record_id = '3'"))
+    found = store.get_snapshot_texts("hubspot", "contact", ["1", "2", "3", "missing"])
+    assert set(found) == {"1", "2", "3"}
+    texts = {rid: text for rid, (_, text) in found.items()}
+    assert json.loads(texts["1"]) == snap("1").record and json.loads(texts["2"]) == {}
+    assert texts["3"] is None
+    assert found["1"][0] == replace(snap("1"), record={})
+    full = snap("3", mql_at=T0, recycled_at=T0 + DAY, due_at=T0)
+    assert found["3"][0] == replace(full, record={})  # times read back as aware UTC
 
 
 def test_iter_due_ids_pages_the_same_rows_in_the_same_order(store: StateStore) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from connector.errors import ConfigError
@@ -52,7 +52,34 @@ def test_open_is_idempotent(store_url: str) -> None:
         if again.dialect == "postgresql":  # leave the shared schema clean
             again.upsert_snapshots([])
             with again.engine.begin() as conn:
-                conn.execute(text("TRUNCATE snapshots"))
+                conn.execute(text("TRUNCATE snapshots, snapshot_records"))
+
+
+def test_open_moves_records_out_of_a_store_that_kept_them_in_snapshots(
+    store_url: str, store: StateStore
+) -> None:
+    """Stores made before keep each record in ``snapshots.record``: opening moves them to
+    their own table, every snapshot reads back the same, and a second open does nothing."""
+    stored = [snap("1"), snap("2", record={})]
+    store.upsert_snapshots(stored)
+    with store.engine.begin() as conn:  # the layout before: the record in the row
+        conn.execute(text("ALTER TABLE snapshots ADD COLUMN record TEXT NOT NULL DEFAULT '{}'"))
+        conn.execute(
+            text(
+                "UPDATE snapshots SET record = (SELECT r.record FROM snapshot_records r "
+                "WHERE r.crm = snapshots.crm AND r.object = snapshots.object "
+                "AND r.record_id = snapshots.record_id)"
+            )
+        )
+        conn.execute(text("DELETE FROM snapshot_records"))
+    with StateStore.open(store_url) as upgraded:
+        columns = {c["name"] for c in inspect(upgraded.engine).get_columns("snapshots")}
+        assert "record" not in columns
+        assert upgraded.get_snapshots("hubspot", "contact", ["1", "2"]) == {
+            s.record_id: s for s in stored
+        }
+    with StateStore.open(store_url) as again:
+        assert len(again.get_snapshot_texts("hubspot", "contact", ["1", "2"])) == 2
 
 
 def test_sqlite_uses_wal_and_foreign_keys(tmp_path: Any) -> None:
@@ -374,7 +401,8 @@ def test_two_writers_on_one_database_do_not_fail(store_url: str) -> None:
         for s in stores:
             if s.dialect == "postgresql":
                 with s.engine.begin() as conn:
-                    conn.execute(text("TRUNCATE snapshots, dead_letters, journal, runs CASCADE"))
+                    tables = "snapshots, snapshot_records, dead_letters, journal, runs"
+                    conn.execute(text(f"TRUNCATE {tables} CASCADE"))
             s.close()
 
 
