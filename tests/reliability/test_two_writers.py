@@ -55,8 +55,10 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def test_two_processes_never_both_write(tmp_path: Path, state_url: str) -> None:
-    # latency makes the sync last long enough for the two processes to overlap
-    with HubSpotSandbox(contacts=CONTACTS, faults=Faults(latency_ms=40)) as sandbox:
+    # Latency makes the sync last long enough for the two processes to overlap: a first
+    # sync of 400 contacts is about ten calls, and the second process needs a second or
+    # two to start on a loaded machine.
+    with HubSpotSandbox(contacts=CONTACTS, faults=Faults(latency_ms=400)) as sandbox:
         config = write_config(tmp_path, sandbox, state_url)
         assert cli(config, sandbox.token, "provision").wait(60) == 0
         first = cli(config, sandbox.token, "sync", "--once")
