@@ -6,9 +6,8 @@ syncs with nothing changed in the portal, and prints:
 - the theoretical minimum: ceil(N/200) search pages + ceil(E_type/100) engagement reads per
   type + ceil(changed/100) writes. A first sync pulls every contact, so it lists each
   engagement type once with the contact ids inline (CRM v3 objects list, 100 a page) and
-  needs no association reads; `minimum_calls` in sandbox_child.py (still used by
-  bench_scale.py) adds the ceil(N/1000) association reads per type that reading by contact
-  block pays, which an incremental sync still does;
+  needs no association reads (`minimum_calls` in sandbox_child.py, which bench_scale.py
+  uses too);
 - a naive baseline: one GET and one PATCH per contact (2N), which still ignores activities;
 - the second and third syncs' calls. Every contact mqlsync wrote comes back on the second
   sync as a change (its echo): mqlsync does not skip its own writes when pulling, so an edit
@@ -43,22 +42,9 @@ from connector.state import StateStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sandbox_child import engagement_counts, path_key
+from sandbox_child import engagement_counts, minimum_calls, path_key
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def first_sync_minimum(contacts: int, engagements: dict[str, int], written: int) -> int:
-    """The fewest calls a first sync can make: every page and batch full.
-
-    ceil(N/200) search pages + ceil(E_type/100) pages of each engagement type listed with
-    its contacts inline + ceil(written/100) writes.
-    """
-    return (
-        math.ceil(contacts / 200)
-        + sum(math.ceil(e / 100) for e in engagements.values())
-        + math.ceil(written / 100)
-    )
 
 
 def main() -> None:
@@ -88,7 +74,7 @@ def main() -> None:
                 by_path[key] = by_path.get(key, 0) + 1
             used = first.api_calls
             engagements = engagement_counts(sandbox)
-            minimum = first_sync_minimum(n, engagements, first.written)
+            minimum = minimum_calls(n, engagements, first.written)
             naive = 2 * n
             echoes = sync.run()
             quiet = sync.run()

@@ -64,12 +64,13 @@ def _busiest_window(times: Sequence[float], seconds: float) -> int:
 def minimum_calls(contacts: int, engagements: dict[str, int], written: int) -> int:
     """The fewest calls a first sync can make: every page and batch full.
 
-    ceil(N/200) search pages + ceil(N/1000) association reads per engagement type +
-    ceil(E_type/100) engagement reads per type + ceil(written/100) writes.
+    ceil(N/200) search pages + ceil(E_type/100) pages of each engagement type listed with
+    its contacts inline + ceil(written/100) writes. (A first sync pulls every contact, so
+    it needs no association reads: those are what an incremental sync pays to read the
+    engagements of a block of changed contacts.)
     """
     return (
         math.ceil(contacts / 200)
-        + len(engagements) * math.ceil(contacts / 1000)
         + sum(math.ceil(e / 100) for e in engagements.values())
         + math.ceil(written / 100)
     )
