@@ -56,6 +56,17 @@ ENGAGEMENTS: dict[str, tuple[str, ...]] = {
 }
 """Engagement types that become activities; notes and tasks are not activities."""
 
+ENGAGEMENT_SHAPES: frozenset[tuple[str, tuple[str, ...]]] = frozenset(
+    {
+        ("meeting", ("title",)),
+        ("call", ("title",)),
+        ("email_reply", ("subject",)),
+        ("sales_touch", ("subject",)),
+    }
+)
+"""(type, sorted detail keys) of every activity `engagement_activity` makes: how a stored
+record's engagement activities are told from its rollup ones."""
+
 _NOUN = {"meetings": "meeting", "calls": "call", "emails": "email"}
 _TIMES = {"meetings": ("hs_timestamp", "hs_meeting_start_time")}
 """Where an engagement's time is read, in order; meetings fall back to their start time."""

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence, Set
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.core.records import LeadRecord
+from connector.core.records import Activity, LeadRecord
 from connector.crm.base import (
     STAGE_FIELD,
     Current,
@@ -24,6 +24,7 @@ from connector.crm.base import (
 )
 from connector.crm.hubspot.accounts import accounts_for
 from connector.crm.hubspot.activities import (
+    ENGAGEMENT_SHAPES,
     ENGAGEMENTS,
     engagement_activities,
     hubspot_time,
@@ -42,6 +43,7 @@ from connector.crm.hubspot.provision import provision_properties
 from connector.crm.hubspot.scan import EngagementScan
 from connector.crm.hubspot.search import ContactSearch, changed_since
 from connector.crm.hubspot.tasks import SlaTask, create_sla_tasks, tasks_present
+from connector.crm.hubspot.touched import touched_since
 from connector.crm.reading import (
     BadTime,
     Malformed,
@@ -75,6 +77,10 @@ def _properties(contact: Any) -> Mapping[str, Any]:
     return props if isinstance(props, Mapping) else {}
 
 
+def _shape(activity: Activity) -> tuple[str, tuple[str, ...]]:
+    return activity.type, tuple(sorted(activity.detail))
+
+
 def _task(breach: SlaBreach) -> SlaTask:
     return SlaTask(
         breach.record_id, breach.owner, breach.breached, breach.mql_at, breach.reasons, breach.key
@@ -87,7 +93,9 @@ class HubSpotAdapter:
     kind = "hubspot"
     objects: tuple[str, ...] = ("contact",)
     watermark_field = MODIFIED
-    tracks_activity_changes = False
+    tracks_activity_changes: bool = True
+    """Meetings, calls and emails changed since the watermark are searched for by type
+    (`touched_since`); rollup activities are contact properties, read with every pull."""
 
     def __init__(
         self,
@@ -124,6 +132,12 @@ class HubSpotAdapter:
         self.accepted = {s.casefold() for s in mapping.lifecycle.hubspot_accepted_statuses}
         self.with_account = mapping.reads_account
         self.engagement_dates = list(dict.fromkeys(r.date_property for r in self.rollups))
+        rollup_shapes = {(r.type, tuple(sorted(r.detail))) for r in self.rollups}
+        if rollup_shapes & ENGAGEMENT_SHAPES:
+            # A stored record's engagement activities could not be told from its rollup
+            # ones, so an echo could not keep the first and recompute the second: echoes
+            # are read again in full, as before activity changes were tracked.
+            self.tracks_activity_changes = False
 
     @property
     def api_calls(self) -> int:
@@ -165,24 +179,53 @@ class HubSpotAdapter:
         within a block of `activity_block` contacts, and against the block before, so
         no id set of a million-contact pull is kept in memory. A pull from the epoch reads
         the engagements by type, on disk (`EngagementScan`), unless `scan_first_sync` is off.
+
+        An incremental pull first finds the contacts whose meetings, calls or emails
+        changed since `since` (`touched_since`): those read their engagements again even
+        when their modified time is still the one `previous` knows (the echo of mqlsync's
+        own write), and those the contact search does not list are read by id at the end.
         """
+        backfill = since.timestamp() <= 0
+        touched = set() if backfill or not self.tracks_activity_changes else self._touched(since)
         groups = changed_since(since)
         search = ContactSearch(self.calls, groups, self._search_properties(), self.page_size)
         block: list[Any] = []
         before: set[str] = set()
-        scan = self._scan() if self.scan_first_sync and since.timestamp() <= 0 else None
+        scan = self._scan() if self.scan_first_sync and backfill else None
         try:
             for results in search.pages():
                 block.extend(results)
                 if len(block) >= self.activity_block:
-                    yield from self._pages(block, previous, now, before, scan)
+                    forced = self._forced(block, touched)
+                    yield from self._pages(block, previous, now, before, scan, forced)
                     before = {_contact_id(c) for c in block}
                     block = []
             if block:
-                yield from self._pages(block, previous, now, before, scan)
+                forced = self._forced(block, touched)
+                yield from self._pages(block, previous, now, before, scan, forced)
         finally:
             if scan is not None:
                 scan.close()
+        rest = sorted(touched, key=lambda i: (len(i), i))
+        for start in range(0, len(rest), self.activity_block):
+            yield from self.read(obj, rest[start : start + self.activity_block], now)
+
+    def _touched(self, since: datetime) -> set[str]:
+        """Contacts with a meeting, call or email modified at or after `since`."""
+        return touched_since(
+            self.calls,
+            ENGAGEMENTS,
+            since,
+            page_size=self.page_size,
+            association_batch=self.association_batch_size,
+        )
+
+    @staticmethod
+    def _forced(block: list[Any], touched: set[str]) -> set[str]:
+        """The contacts of `block` among `touched`, taken out of it (read once)."""
+        forced = {cid for c in block if (cid := _contact_id(c)) in touched}
+        touched -= forced
+        return forced
 
     def _scan(self) -> EngagementScan:
         """Every engagement by type, read when the first block needs activities.
@@ -246,8 +289,13 @@ class HubSpotAdapter:
         now: datetime,
         before: Set[str] = frozenset(),
         scan: EngagementScan | None = None,
+        forced: Set[str] = frozenset(),
     ) -> Iterator[Page]:
         """A block of contacts as canonical records, in pages of `page_size`.
+
+        Engagements are read for the contacts `previous` does not know as of their current
+        modified time, and for those in `forced` (their engagements changed); the others
+        keep their stored engagement activities.
 
         Total: a contact whose data cannot make a canonical record goes into the first
         page's `rejected` with the reason, and the others are still yielded. A contact
@@ -271,7 +319,11 @@ class HubSpotAdapter:
                 rejected.append(Rejected(cid, exc.reason))
         ids = list(block)
         known = previous(ids) if previous is not None and ids else {}
-        fresh = [cid for cid in ids if cid not in known or known[cid][0] != block[cid][1]]
+        fresh = [
+            cid
+            for cid in ids
+            if cid in forced or cid not in known or known[cid][0] != block[cid][1]
+        ]
         problems = Problems()
         activities = (
             engagement_activities(
@@ -378,7 +430,15 @@ class HubSpotAdapter:
         canonical["lifecycle_stage"] = self.canonical_stage(props)
         if reuse is not None:
             old = reuse[1]
-            return LeadRecord(cid, self.kind, "contact", canonical, old.activities, old.account)
+            if not self.tracks_activity_changes:  # unchanged since read: rollups too
+                return LeadRecord(
+                    cid, self.kind, "contact", canonical, old.activities, old.account
+                )
+            # `reuse` may be as of mqlsync's own write (an echo), which hides any change
+            # made between its read and that write: rollups are contact properties, so they
+            # come from `props`, read now; only the engagement activities are kept.
+            engagements = [a for a in old.activities if _shape(a) in ENGAGEMENT_SHAPES]
+            account = old.account
         try:
             rollups = rollup_activities(props, self.rollups, dropped)
         except NaiveTime as exc:

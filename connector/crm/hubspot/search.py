@@ -1,4 +1,4 @@
-"""Incremental contact search: a paginator object that never hits the 10,000-result cap.
+"""Incremental CRM search: a paginator object that never hits the 10,000-result cap.
 
 HubSpot search returns at most 10,000 results per query (`after` past it → 400) and pages
 by offset, which skips a record when one before it is deleted or merged mid-pull. Results
@@ -25,13 +25,14 @@ def epoch_ms(at: datetime) -> str:
     return str(round(at.timestamp() * 1000))
 
 
-def changed_since(since: datetime) -> list[list[Filter]]:
-    """Filter groups (OR of ANDs) for "modified at or after `since`".
+def changed_since(since: datetime, field: str = MODIFIED) -> list[list[Filter]]:
+    """Filter groups (OR of ANDs) for "modified at or after `since`" (`field`: the object's
+    last-modified property; contacts' `lastmodifieddate`, other objects' `hs_lastmodifieddate`).
 
     Our own writes' echoes are not excluded: no filter can tell our write from a human
     edit made in the same seconds, and missing that edit would lose it for good.
     """
-    return [[{"propertyName": MODIFIED, "operator": "GTE", "value": epoch_ms(since)}]]
+    return [[{"propertyName": field, "operator": "GTE", "value": epoch_ms(since)}]]
 
 
 class PaginationLoop(RuntimeError):
@@ -39,7 +40,11 @@ class PaginationLoop(RuntimeError):
 
 
 class ContactSearch:
-    """Pages of contacts matching filter groups, in `hs_object_id` order, past the 10k cap."""
+    """Pages of contacts matching filter groups, in `hs_object_id` order, past the 10k cap.
+
+    `object_type` other than ``contacts`` (e.g. ``meetings``) searches that CRM object
+    through the generic objects search (``crm.objects.search_api``), paged the same way.
+    """
 
     def __init__(
         self,
@@ -47,11 +52,14 @@ class ContactSearch:
         groups: list[list[Filter]],
         properties: Sequence[str],
         page_size: int = 200,
+        *,
+        object_type: str = "contacts",
     ) -> None:
         self.calls = calls
         self.groups = groups
         self.properties = list(properties)
         self.page_size = page_size
+        self.object_type = object_type
         self.total: int | None = None
         """The server's count of matches for the first query (for progress bars)."""
 
@@ -71,14 +79,23 @@ class ContactSearch:
         an offset: a contact deleted or merged away mid-pull would shift every later
         offset by one and silently skip a record; the 10,000-result cap never applies.
         """
-        api = self.calls.client.crm.contacts.search_api
+        kind = self.object_type
+        crm = self.calls.client.crm
         last_id = 0
         while True:
-            page = self.calls.call(
-                "search changed contacts",
-                api.do_search,
-                public_object_search_request=self._body(last_id),
-            )
+            if kind == "contacts":
+                page = self.calls.call(
+                    "search changed contacts",
+                    crm.contacts.search_api.do_search,
+                    public_object_search_request=self._body(last_id),
+                )
+            else:
+                page = self.calls.call(
+                    f"search changed {kind}",
+                    crm.objects.search_api.do_search,
+                    object_type=kind,
+                    public_object_search_request=self._body(last_id),
+                )
             if self.total is None:
                 self.total = int(page.total or 0)
             results = list(page.results or ())

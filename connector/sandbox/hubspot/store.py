@@ -160,9 +160,20 @@ class HubSpotStore:
             self.version += 1
 
     def add_engagement(
-        self, contact_id: int | str, kind: str, at: datetime, **props: object
+        self,
+        contact_id: int | str,
+        kind: str,
+        at: datetime,
+        *,
+        touch_contact: bool = True,
+        **props: object,
     ) -> str:
-        """Add a meeting/call/email/note/task for a contact; returns the new engagement id."""
+        """Add a meeting/call/email/note/task for a contact; returns the new engagement id.
+
+        ``at`` is its ``hs_timestamp`` (when it happened); its ``hs_lastmodifieddate`` is the
+        write time (when it was logged), as HubSpot sets it.  ``touch_contact=False`` leaves
+        the contact's ``lastmodifieddate`` alone: logging an engagement does not always move
+        it in HubSpot, which is why a sync also searches engagements by their own date."""
         if kind not in ENGAGEMENT_BASE:
             raise ValueError(f"unknown engagement kind {kind!r}")
         with self.lock:
@@ -179,9 +190,12 @@ class HubSpotStore:
                 values.setdefault("hs_meeting_start_time", ms)
             eng_row = add_engagement_row(self._loaded, kind, row, ms, values)
             self._last_ms = max(self._last_ms, ms)
-            # HubSpot updates the contact's activity rollups (last activity date) when an
-            # engagement is associated, which bumps the contact's lastmodifieddate too.
-            contacts.bump_modified(row, self.write_ms())
+            logged = self.write_ms()
+            self.tables[kind].bump_modified(eng_row, logged)
+            if touch_contact:
+                # HubSpot updates the contact's activity rollups (last activity date) when
+                # an engagement is associated, which bumps the contact's lastmodifieddate.
+                contacts.bump_modified(row, logged)
             self.version += 1
             return self.tables[kind].id_of(eng_row)
 
