@@ -101,6 +101,11 @@ class OrgState:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "mqlsync-sf-sandbox"
+    # TCP_NODELAY: the headers and the body go out as two writes, and with Nagle's
+    # algorithm the body waited for the client's delayed ACK of the headers, ~40 ms on
+    # every answer on loopback (a latency no real CRM adds; `Faults.latency_ms` is the
+    # way to model one).
+    disable_nagle_algorithm = True
     org: OrgState  # set on the subclass made by make_server
     _sub: tuple[Any, dict[str, str]] | None = None
     """Body and headers of the composite subrequest being run (None: a plain request)."""
