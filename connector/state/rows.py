@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import CursorResult, Row, and_
+from sqlalchemy import CursorResult, Row, and_, select
 
 from . import tables as t
 from .values import DeadLetter, JournalRecord, PendingBreach, Run, Snapshot
@@ -13,6 +13,7 @@ from .values import DeadLetter, JournalRecord, PendingBreach, Run, Snapshot
 __all__ = [
     "SNAPSHOT_COLUMNS",
     "SNAPSHOT_JOIN",
+    "SNAPSHOT_SELECT",
     "breach",
     "dead_letter",
     "journal_insert_sql",
@@ -48,6 +49,8 @@ SNAPSHOT_JOIN = t.snapshots.outerjoin(
     ),
 )
 """What `SNAPSHOT_COLUMNS` select from: each snapshot with its record, if it has one."""
+SNAPSHOT_SELECT = select(*SNAPSHOT_COLUMNS).select_from(SNAPSHOT_JOIN)
+"""Every snapshot with its record, in :data:`SNAPSHOT_ORDER` (add filters and order)."""
 
 
 def snapshot_row(s: Snapshot) -> dict[str, Any]:

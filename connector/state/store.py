@@ -275,13 +275,14 @@ class StateStore:
     def get_snapshots(self, crm: str, obj: str, ids: Iterable[str]) -> dict[str, Snapshot]:
         """Snapshots of ``ids`` that exist, by record id; ``IN`` lists of ≤ 1,000 ids."""
         s = t.snapshots.c
-        base = select(*conv.SNAPSHOT_COLUMNS).select_from(conv.SNAPSHOT_JOIN)
         found: dict[str, Snapshot] = {}
         unique = list(dict.fromkeys(ids))
         with self.engine.connect() as conn:
             for start in range(0, len(unique), IN_CHUNK):
                 chunk = unique[start : start + IN_CHUNK]
-                query = base.where(s.crm == crm, s.object == obj, s.record_id.in_(chunk))
+                query = conv.SNAPSHOT_SELECT.where(
+                    s.crm == crm, s.object == obj, s.record_id.in_(chunk)
+                )
                 for row in conn.execute(query):
                     snap = conv.snapshot(row)
                     found[snap.record_id] = snap
@@ -365,8 +366,7 @@ class StateStore:
         """
         s = t.snapshots.c
         key = (s.crm, s.object, s.record_id)
-        snapshots = select(*conv.SNAPSHOT_COLUMNS).select_from(conv.SNAPSHOT_JOIN)
-        base = snapshots.order_by(*key).limit(batch)
+        base = conv.SNAPSHOT_SELECT.order_by(*key).limit(batch)
         # The "after" predicate covers only key columns not pinned by equality: SQLite uses
         # just ``crm = ?`` from ``crm = ? AND (crm, object, id) > (…)`` and would re-scan the
         # CRM's rows from the start on every batch (quadratic over a million rows).
@@ -406,8 +406,7 @@ class StateStore:
         by keyset pagination over ``ix_snapshots_due``. A row the caller rescored between
         batches gets a later ``due_at`` (> ``now``) and so never comes back in this pass.
         """
-        snapshots = select(*conv.SNAPSHOT_COLUMNS).select_from(conv.SNAPSHOT_JOIN)
-        for page in self._due_pages(now, crm, obj, batch, snapshots):
+        for page in self._due_pages(now, crm, obj, batch, conv.SNAPSHOT_SELECT):
             for row in page:
                 yield conv.snapshot(row)
 
