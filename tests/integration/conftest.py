@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,3 +61,23 @@ def make_rig(tmp_path: Path, contacts: int, faults: Faults | None = None) -> Ite
 @pytest.fixture
 def rig(tmp_path) -> Iterator[Rig]:
     yield from make_rig(tmp_path, 300)
+
+
+def sync_with_edit_before_first_write(rig: Rig, edit: Callable[[str], None]) -> str:
+    """Run one sync whose first CRM write is preceded by `edit(record_id)` on that write's
+    first record (a change made between mqlsync's read and its write); that record's id."""
+    write = rig.adapter.write
+    edited: list[str] = []
+
+    def edit_then_write(obj, patches):  # type: ignore[no-untyped-def]
+        if not edited:
+            edited.append(patches[0].record_id)
+            edit(edited[0])
+        return write(obj, patches)
+
+    rig.adapter.write = edit_then_write  # type: ignore[method-assign]
+    try:
+        rig.sync.run()
+    finally:
+        rig.adapter.write = write  # type: ignore[method-assign]
+    return edited[0]

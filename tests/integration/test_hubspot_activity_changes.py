@@ -23,6 +23,7 @@ from connector.crm.values import parse_instant
 from connector.mapping.loader import load_mapping
 from connector.mapping.schema import RollupActivity
 from tests.conftest import MAPPINGS
+from tests.integration.conftest import sync_with_edit_before_first_write
 
 ENGAGEMENT_SEARCHES = len(ENGAGEMENTS)
 """One search per engagement type (meetings, calls, emails) on every incremental pull."""
@@ -81,23 +82,14 @@ def test_meeting_logged_between_our_read_and_write_without_moving_the_contact_is
     """The contact's modified time after our write is our own echo, yet the meeting logged
     before that write (dated yesterday, logged now) reaches the next sync's score."""
     rig.adapter.provision()
-    write = rig.adapter.write
-    logged: list[str] = []
+    yesterday = datetime.now(UTC) - timedelta(days=1)
 
-    def log_meeting_then_write(obj, patches):
-        if not logged:
-            target = patches[0].record_id
-            yesterday = datetime.now(UTC) - timedelta(days=1)
-            rig.sandbox.store.add_engagement(
-                int(target), "meetings", yesterday, touch_contact=False, hs_meeting_title="Intro"
-            )
-            logged.append(target)
-        return write(obj, patches)
+    def log_meeting(target: str) -> None:
+        rig.sandbox.store.add_engagement(
+            int(target), "meetings", yesterday, touch_contact=False, hs_meeting_title="Intro"
+        )
 
-    rig.adapter.write = log_meeting_then_write  # type: ignore[method-assign]
-    rig.sync.run()
-    rig.adapter.write = write  # type: ignore[method-assign]
-    target = logged[0]
+    target = sync_with_edit_before_first_write(rig, log_meeting)
     snap = _snapshot(rig, target)
     before = snap.engagement
     assert not any(a["detail"].get("title") == "Intro" for a in snap.record["activities"])
@@ -158,21 +150,12 @@ def test_rollup_changed_between_our_read_and_write_is_not_hidden_by_the_echo(rig
     """Rollups are contact properties: the contact is read in full on every pull, so its
     echo reuses the stored engagements only and takes rollups from what it reads now."""
     rig.adapter.provision()
-    write = rig.adapter.write
     opened = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    logged: list[str] = []
 
-    def open_email_then_write(obj, patches):
-        if not logged:
-            target = patches[0].record_id
-            rig.sandbox.store.touch(int(target), hs_email_last_open_date=opened.isoformat())
-            logged.append(target)
-        return write(obj, patches)
+    def open_email(target: str) -> None:
+        rig.sandbox.store.touch(int(target), hs_email_last_open_date=opened.isoformat())
 
-    rig.adapter.write = open_email_then_write  # type: ignore[method-assign]
-    rig.sync.run()
-    rig.adapter.write = write  # type: ignore[method-assign]
-    target = logged[0]
+    target = sync_with_edit_before_first_write(rig, open_email)
     rig.sandbox.request_log.clear()
     rig.sync.run()
     assert rig.sandbox.request_log.count(path_prefix="/crm/v4/associations") == 0  # an echo

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from connector.crm.hubspot.search import changed_since, epoch_ms
 from connector.crm.values import parse_instant
+from tests.integration.conftest import sync_with_edit_before_first_write
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -60,20 +61,10 @@ def test_rejection_and_title_set_right_after_the_first_batch_are_pulled_next_run
 
 def test_activity_logged_between_our_read_and_our_write_is_read_next_run(rig):
     rig.adapter.provision()
-    write = rig.adapter.write
-    logged: list[str] = []
-
-    def log_meeting_then_write(obj, patches):
-        if not logged:
-            target = patches[0].record_id
-            rig.sandbox.store.add_engagement(int(target), "meetings", datetime.now(UTC))
-            logged.append(target)
-        return write(obj, patches)
-
-    rig.adapter.write = log_meeting_then_write  # type: ignore[method-assign]
-    rig.sync.run()
-    rig.adapter.write = write  # type: ignore[method-assign]
-    target = logged[0]
+    target = sync_with_edit_before_first_write(
+        rig,
+        lambda target: rig.sandbox.store.add_engagement(int(target), "meetings", datetime.now(UTC)),
+    )
     snap = rig.store.get_snapshots("hubspot", "contact", [target])[target]
     without_meeting = snap.engagement
     read_at = parse_instant(snap.written["modified_at"])
