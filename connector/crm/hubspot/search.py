@@ -81,21 +81,18 @@ class ContactSearch:
         """
         kind = self.object_type
         crm = self.calls.client.crm
+        if kind == "contacts":
+            search, pinned = crm.contacts.search_api.do_search, {}
+        else:
+            search, pinned = crm.objects.search_api.do_search, {"object_type": kind}
         last_id = 0
         while True:
-            if kind == "contacts":
-                page = self.calls.call(
-                    "search changed contacts",
-                    crm.contacts.search_api.do_search,
-                    public_object_search_request=self._body(last_id),
-                )
-            else:
-                page = self.calls.call(
-                    f"search changed {kind}",
-                    crm.objects.search_api.do_search,
-                    object_type=kind,
-                    public_object_search_request=self._body(last_id),
-                )
+            page = self.calls.call(
+                f"search changed {kind}",
+                search,
+                **pinned,
+                public_object_search_request=self._body(last_id),
+            )
             if self.total is None:
                 self.total = int(page.total or 0)
             results = list(page.results or ())
