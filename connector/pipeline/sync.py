@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.core.lifecycle import AT_OR_PAST_MQL, stage_of
-from connector.core.records import LeadRecord, parse_record
+from connector.core.records import LeadRecord, read_line
 from connector.core.scoring import CompiledMapping
 from connector.crm.base import CrmAdapter, Page, Rejected
 from connector.crm.values import parse_instant
@@ -96,13 +96,14 @@ class Sync:
 
         def lookup(ids: Sequence[str]) -> dict[str, tuple[datetime, LeadRecord]]:
             found = {}
-            for rid, snap in self.store.get_snapshots(self.adapter.kind, obj, ids).items():
+            stored = self.store.get_snapshot_texts(self.adapter.kind, obj, ids)
+            for rid, (snap, text) in stored.items():
                 at = parse_instant(snap.written.get("modified_at"))
                 echo = parse_instant(snap.written.get("echo_at")) if echo_ok else None
                 if at is not None and echo is not None and echo > at:
                     at = echo
-                if at is not None and snap.record:
-                    found[rid] = (at, parse_record(snap.record))
+                if at is not None and text is not None and text != "{}":
+                    found[rid] = (at, read_line(text))  # typed decode, as the rescore reads
             return found
 
         return lookup
