@@ -11,6 +11,7 @@ sync's own diff, batching, retry, dead-letter, journal and snapshot code.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 from collections import deque
@@ -182,10 +183,24 @@ def score_snapshots(
 _worker: tuple[_Scorer, StateStore] | None = None
 
 
+_WORKER_GC_THRESHOLD = 50_000
+"""Allocations between the worker's young-generation collections (Python's default: 700)."""
+
+
 def _start_worker(spec: MappingSpec, url: str, model: str | None) -> None:
-    """Pool initializer: compile the mapping and connect to the store once per process."""
+    """Pool initializer: compile the mapping and connect to the store once per process.
+
+    The worker then spends its life decoding and scoring records: tens of thousands of
+    new objects a page, none of them in a reference cycle, so the cycle collector's
+    passes find nothing while costing a sixth of the worker's time (measured). What
+    exists at start-up (modules, the compiled mapping) is frozen out of its scans, and a
+    collection runs every 50,000 allocations rather than every 700.
+    """
     global _worker
     _worker = (_Scorer(compile_mapping(spec), model), StateStore(make_engine(url)))
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(_WORKER_GC_THRESHOLD, older, oldest)
 
 
 def _score_ids(task: tuple[str, str, list[str], datetime]) -> _Batch:

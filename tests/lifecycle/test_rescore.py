@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import gc
+import multiprocessing
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,11 +16,14 @@ from connector.core.records import parse_record
 from connector.crm.base import RIDE_ALONG
 from connector.crm.hubspot.fields import MQL_DATE
 from connector.crm.values import changed_fields
+from connector.mapping.loader import load_mapping
+from connector.pipeline import rescore as rescore_module
 from connector.pipeline.rescore import Rescore, current_values, held_record, rescore_record
 from connector.pipeline.steps import PlannedChange, RunOptions, RunSummary, memory_of
 from connector.pipeline.sync import Sync
 from connector.sandbox.faults import Faults
 from connector.state import NEVER
+from tests.conftest import MAPPINGS
 from tests.integration.conftest import Rig, make_rig
 
 DAY = timedelta(days=1)
@@ -258,3 +263,21 @@ def test_a_version_that_changed_nothing_is_sent_with_the_next_real_change(tmp_pa
         after = models()
         assert {after[rid] for rid in changed} == {new}
         assert {after[rid] for rid in set(after) - changed} == {old}
+
+
+def _worker_gc(spec: Any, url: str) -> tuple[int, int]:
+    """In a fresh process: start a rescore worker, then report its collector settings."""
+    rescore_module._start_worker(spec, url, None)
+    return gc.get_threshold()[0], gc.get_freeze_count()
+
+
+def test_worker_processes_scan_for_reference_cycles_rarely(tmp_path):
+    """A rescore worker allocates tens of thousands of acyclic objects a page: its
+    start-up objects are frozen out of the cycle collector's scans and collections run
+    every 50,000 allocations, not every 700 (a sixth of its time otherwise)."""
+    spec = load_mapping(MAPPINGS / "b2b-saas.toml")
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        threshold, frozen = pool.apply(_worker_gc, (spec, url))
+    assert threshold == 50_000
+    assert frozen > 1_000  # the modules and the compiled mapping
