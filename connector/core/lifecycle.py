@@ -182,6 +182,12 @@ def sla_flags(record: LeadRecord, mql_at: datetime, policy: Lifecycle, now: date
     return "breached:" + ",".join(breached) if breached else "ok"
 
 
+def _at_stage(memory: Memory, stage: str | None) -> Memory:
+    """The memory at `stage`: the same frozen value when it already is (most records, and
+    `replace` costs a rescore of a million records seconds)."""
+    return memory if memory.stage == stage else replace(memory, stage=stage)
+
+
 def decide(
     record: LeadRecord, result: ScoreResult, memory: Memory, policy: Lifecycle, now: datetime
 ) -> Decision:
@@ -200,7 +206,7 @@ def decide(
         # or none: its clock is never started at the time mqlsync first saw it, since that
         # is not when it became an MQL. Without a time there is no stale recycle or SLA.
         mql_at = memory.mql_at
-        held = replace(memory, stage="mql")
+        held = _at_stage(memory, "mql")
         if mql_at is None:
             return Decision("none", "mql", held, "")
         stale_after = timedelta(days=policy.stale_after_days)
@@ -217,7 +223,7 @@ def decide(
     if result.is_mql and _promotable(record, stage, policy):
         promoted = replace(memory, stage="mql", mql_at=now, status_at_promotion=_status(record))
         return Decision("promote", "mql", promoted, sla_flags(record, now, policy, now))
-    return Decision("none", stage, replace(memory, stage=stage), "")
+    return Decision("none", stage, _at_stage(memory, stage), "")
 
 
 def evaluate(

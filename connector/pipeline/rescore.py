@@ -161,7 +161,10 @@ class _Scorer:
         changed = [item for item in scored if item.patch is not None]
         same = [item for item in scored if item.patch is None]
         updates = store.prepare_updates(
-            (snapshot_of(kind, obj, item, now, None, with_record=False) for item in same),
+            (
+                snapshot_of(kind, obj, item, now, None, with_record=False, with_written=False)
+                for item in same
+            ),
             written=False,
         )
         return _Batch(changed, [item.record_id for item in same], updates, tally)

@@ -45,10 +45,13 @@ def desired_values(
     now: datetime,
     model: str | None = None,
     labels: Mapping[str, str] | None = None,
+    stamp: str | None = None,
 ) -> dict[str, Value]:
     """The write-back fields for one scored and decided record; `model` is the mapping
     version (`<stem>@<hex12>`), written along with any real change; `labels` are the
-    rules' descriptions the reasons text uses (see `connector.core.reasons`)."""
+    rules' descriptions the reasons text uses (see `connector.core.reasons`); `stamp` is
+    `now` as written, for a caller that scores many records at one `now` and formats it
+    once."""
     memory = decision.memory
     reasons = reasons_text(
         result,
@@ -64,7 +67,7 @@ def desired_values(
         "route": result.route,
         "temperature": result.temperature,
         "reasons": reasons or None,
-        "scored_at": format_instant(now),
+        "scored_at": stamp or format_instant(now),
         "mql_at": format_instant(memory.mql_at) if memory.mql_at else None,
         "recycle_reason": memory.recycle_reason,
         "recycled_at": format_instant(memory.recycled_at) if memory.recycled_at else None,
@@ -244,6 +247,7 @@ class ItemScorer:
         self.version = version
         self.labels = descriptions(mapping)
         self.windows = windows_of(mapping.spec)
+        self._stamp: tuple[datetime, str] | None = None
 
     def score(
         self, obj: str, pulled: Pulled, memory: Memory, now: datetime
@@ -251,7 +255,10 @@ class ItemScorer:
         """The item with its result, decision, desired values, patch and next due time."""
         record = pulled.record
         result, decision = evaluate(record, self.mapping, memory, now)
-        desired = desired_values(result, decision, now, self.version, self.labels)
+        if self._stamp is None or self._stamp[0] is not now:
+            self._stamp = (now, format_instant(now))
+        stamp = self._stamp[1]
+        desired = desired_values(result, decision, now, self.version, self.labels, stamp)
         due = due_at(record, self.mapping, decision.memory, now, self.windows)
         item = Scored(pulled, result, decision, desired, None, due)
         diff = changed_fields(desired, dict(pulled.current), RIDE_ALONG, item.written_values())

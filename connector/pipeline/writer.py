@@ -26,7 +26,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from connector.core.lifecycle import Decision
 from connector.core.scoring import ScoreResult
@@ -77,6 +76,22 @@ class Scored:
         return self.written
 
 
+def _written(item: Scored, modified: datetime | None) -> dict[str, Value]:
+    """What the CRM holds of mqlsync's fields after this run (see `snapshot_of`)."""
+    written: dict[str, Value] = {
+        **item.written_values(),
+        "modified_at": format_instant(item.pulled.modified_at),
+    }
+    if item.patch is None and modified is None:  # nothing written
+        current = item.pulled.current
+        for f in RIDE_ALONG:
+            written[f] = normalise(f, current.get(f))
+    echo = modified if modified is not None else item.pulled.echo_at
+    if echo is not None:
+        written["echo_at"] = format_instant(echo)
+    return written
+
+
 def snapshot_of(
     kind: str,
     obj: str,
@@ -85,6 +100,7 @@ def snapshot_of(
     modified: datetime | None,
     *,
     with_record: bool,
+    with_written: bool = True,
 ) -> Snapshot:
     """The state to remember for a record once its values are in the CRM.
 
@@ -97,20 +113,10 @@ def snapshot_of(
     be lost behind our write's echo).
     `written.echo_at` is the modified time after our write (`modified`, when this run
     wrote). `with_record=False` leaves out the canonical record (the rescore keeps the
-    stored one).
+    stored one); `with_written=False` leaves `written` empty, for an update that keeps the
+    stored one.
     """
     result, memory = item.result, item.decision.memory
-    written: dict[str, Any] = {
-        **item.written_values(),
-        "modified_at": format_instant(item.pulled.modified_at),
-    }
-    if item.patch is None and modified is None:  # nothing written
-        current = item.pulled.current
-        for f in RIDE_ALONG:
-            written[f] = normalise(f, current.get(f))
-    echo = modified if modified is not None else item.pulled.echo_at
-    if echo is not None:
-        written["echo_at"] = format_instant(echo)
     return Snapshot(
         crm=kind,
         obj=obj,
@@ -127,7 +133,7 @@ def snapshot_of(
         recycled_at=memory.recycled_at,
         recycle_reason=memory.recycle_reason,
         lead_status_at_promotion=memory.status_at_promotion,
-        written=written,
+        written=_written(item, modified) if with_written else {},
         record=item.pulled.record.to_json() if with_record else {},
         due_at=item.due_at,
         model=str(item.desired["model"]) if item.desired.get("model") else None,
