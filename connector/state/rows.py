@@ -16,6 +16,8 @@ __all__ = [
     "SNAPSHOT_SELECT",
     "breach",
     "dead_letter",
+    "due_update",
+    "due_update_sql",
     "journal_insert_sql",
     "journal_row",
     "new_id",
@@ -82,12 +84,13 @@ def record_row(s: Snapshot) -> dict[str, Any]:
     return {"crm": s.crm, "object": s.obj, "record_id": s.record_id, "record": t.dumps(s.record)}
 
 
-# Columns update_snapshots sets (all but the key and the stored record), in parameter order.
+# Columns update_snapshots sets (all but the key, the stored record and the due time, which
+# has a statement of its own), in parameter order.
 _UPDATE_ORDER = (
     "fit", "engagement", "total", "grade", "route", "temperature", "stage", "mql_at",
-    "recycled_at", "recycle_reason", "lead_status_at_promotion", "scored_at", "written", "due_at",
-    "model",
+    "recycled_at", "recycle_reason", "lead_status_at_promotion", "scored_at", "written", "model",
 )  # fmt: skip
+_KEY = ("crm", "object", "record_id")
 
 
 def _mark(dialect: str) -> str:
@@ -100,7 +103,7 @@ def snapshot_update_sql(dialect: str, *, written: bool = True) -> str:
     tuples of :func:`snapshot_update` (``written=False``: the column is left as stored)."""
     mark = _mark(dialect)
     sets = ", ".join(f"{c} = {mark}" for c in _UPDATE_ORDER if written or c != "written")
-    key = " AND ".join(f"{c} = {mark}" for c in ("crm", "object", "record_id"))
+    key = " AND ".join(f"{c} = {mark}" for c in _KEY)
     return f"UPDATE {t.snapshots.name} SET {sets} WHERE {key}"  # noqa: S608 - constant names
 
 
@@ -111,8 +114,32 @@ def snapshot_update(s: Snapshot, dialect: str, *, written: bool = True) -> tuple
         t.bind_instant(s.mql_at, dialect), t.bind_instant(s.recycled_at, dialect),
         s.recycle_reason, s.lead_status_at_promotion, t.bind_instant(s.scored_at, dialect),
     )  # fmt: skip
-    tail = (t.bind_instant(s.due_at, dialect), s.model, s.crm, s.obj, s.record_id)
+    tail = (s.model, s.crm, s.obj, s.record_id)
     return (*head, t.dumps(s.written), *tail) if written else (*head, *tail)
+
+
+def due_update_sql(dialect: str) -> str:
+    """``UPDATE snapshots`` of one row's due time by key, only where it differs, for the
+    driver's executemany with the tuples of :func:`due_update`.
+
+    Apart from the other columns: SQLite maintains the due-time index for every row an
+    ``UPDATE`` naming the column touches, even with the value unchanged (13 µs a row at
+    100k snapshots against 6 for the whole rest of the row), and most rescored records
+    keep their due time; a row this statement's condition skips is not touched.
+    """
+    mark = _mark(dialect)
+    differs = "IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"  # NULL-safe on both
+    key = " AND ".join(f"{c} = {mark}" for c in _KEY)
+    return (
+        f"UPDATE {t.snapshots.name} SET due_at = {mark} "  # noqa: S608 - constant names
+        f"WHERE {key} AND due_at {differs} {mark}"
+    )
+
+
+def due_update(s: Snapshot, dialect: str) -> tuple[Any, ...]:
+    """Parameters of :func:`due_update_sql` for one snapshot."""
+    due = t.bind_instant(s.due_at, dialect)
+    return (due, s.crm, s.obj, s.record_id, due)
 
 
 _JOURNAL_ORDER = ("run_id", "crm", "object", "record_id", "changes", "state", "memory")

@@ -339,8 +339,10 @@ class StateStore:
         ``written=False`` leaves each row's ``written`` as stored: for records the rescore
         wrote nothing to, whose CRM values (and so ``written``) did not change."""
         unique = {s.key: s for s in snapshots}.values()
-        rows = [conv.snapshot_update(s, self.dialect, written=written) for s in unique]
-        return PreparedUpdates(self.dialect, rows, written)
+        dialect = self.dialect
+        rows = [conv.snapshot_update(s, dialect, written=written) for s in unique]
+        dues = [conv.due_update(s, dialect) for s in unique]
+        return PreparedUpdates(dialect, rows, dues, written)
 
     def apply_updates(self, prepared: PreparedUpdates, *, conn: Connection | None = None) -> int:
         """Execute prepared snapshot updates; returns how many rows were updated."""
@@ -353,6 +355,7 @@ class StateStore:
         with self._conn(conn) as c:
             sql = conv.snapshot_update_sql(self.dialect, written=prepared.written)
             result = c.exec_driver_sql(sql, prepared.rows)
+            c.exec_driver_sql(conv.due_update_sql(self.dialect), prepared.dues)
         return int(result.rowcount)
 
     def iter_snapshots(

@@ -135,6 +135,9 @@ class PreparedUpdates:
 
     dialect: str
     rows: list[tuple[Any, ...]]
+    """Every column but the due time, a row each."""
+    dues: list[tuple[Any, ...]]
+    """The due times, set only where they differ (see ``rows.due_update_sql``)."""
     written: bool = True
     """False: the updates leave each row's ``written`` as stored."""
 

@@ -142,7 +142,34 @@ def test_prepared_updates_apply_as_update_snapshots_does(store: StateStore) -> N
     assert got["1"].total == 11 and got["1"].written == snap("1").written  # left as stored
     other = "postgresql" if store.dialect == "sqlite" else "sqlite"
     with pytest.raises(ValueError, match=f"prepared for {other}"):
-        store.apply_updates(PreparedUpdates(other, prepared.rows))
+        store.apply_updates(PreparedUpdates(other, prepared.rows, prepared.dues))
+
+
+def test_updates_set_the_due_time_only_where_it_differs_and_to_or_from_none(
+    store: StateStore,
+) -> None:
+    """The due time has an update statement of its own that skips rows already at it;
+    every transition (a time to another, to none, from none, and none kept) lands."""
+    store.upsert_snapshots(
+        [snap("a", due_at=T0), snap("b", due_at=T0), snap("c"), snap("d"), snap("e", due_at=T0)]
+    )
+    assert store.update_snapshots(
+        [
+            snap("a", total=1, due_at=T0 + DAY),  # moved
+            snap("b", total=2, due_at=None),  # cleared
+            snap("c", total=3, due_at=T0),  # set
+            snap("d", total=4),  # none kept
+            snap("e", total=5, due_at=T0),  # kept
+        ]
+    ) == 5
+    got = store.get_snapshots("hubspot", "contact", list("abcde"))
+    assert {k: (v.total, v.due_at) for k, v in got.items()} == {
+        "a": (1, T0 + DAY),
+        "b": (2, None),
+        "c": (3, T0),
+        "d": (4, None),
+        "e": (5, T0),
+    }
 
 
 def test_snapshots_read_with_their_records_as_text(store: StateStore) -> None:
