@@ -16,7 +16,7 @@ import itertools
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from multiprocessing.pool import AsyncResult, Pool
@@ -186,24 +186,35 @@ def score_snapshots(
 _worker: tuple[_Scorer, StateStore] | None = None
 
 
-_WORKER_GC_THRESHOLD = 50_000
-"""Allocations between the worker's young-generation collections (Python's default: 700)."""
+_GC_THRESHOLD = 50_000
+"""Allocations between young-generation collections while rescoring (Python's default:
+700). Rescoring makes tens of thousands of objects a page, none in a reference cycle, so
+the cycle collector's passes find nothing while costing a sixth of the CPU (measured)."""
+
+
+@contextmanager
+def _rare_collections() -> Iterator[None]:
+    """Collect cyclic garbage every `_GC_THRESHOLD` allocations for the body's duration,
+    then restore the process's settings (the rescore runs inside a daemon or a CLI)."""
+    before = gc.get_threshold()
+    gc.set_threshold(_GC_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _start_worker(spec: MappingSpec, url: str, model: str | None) -> None:
     """Pool initializer: compile the mapping and connect to the store once per process.
 
-    The worker then spends its life decoding and scoring records: tens of thousands of
-    new objects a page, none of them in a reference cycle, so the cycle collector's
-    passes find nothing while costing a sixth of the worker's time (measured). What
-    exists at start-up (modules, the compiled mapping) is frozen out of its scans, and a
-    collection runs every 50,000 allocations rather than every 700.
+    The worker then spends its life rescoring, so what exists at start-up (modules, the
+    compiled mapping) is frozen out of the cycle collector's scans, and collections are
+    rare (see `_GC_THRESHOLD`).
     """
     global _worker
     _worker = (_Scorer(compile_mapping(spec), model), StateStore(make_engine(url)))
     gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(_WORKER_GC_THRESHOLD, older, oldest)
+    gc.set_threshold(_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _score_ids(task: tuple[str, str, list[str], datetime]) -> _Batch:
@@ -356,7 +367,8 @@ class Rescore:
             keep_records=True,
         )
         pages = (_taken(writer, summary, batch, options.dry_run) for batch in batches)
-        write_or_plan(writer, pages, options, summary)
+        with _rare_collections():
+            write_or_plan(writer, pages, options, summary)
 
 
 def _taken(writer: BatchWriter, summary: RunSummary, batch: _Batch, dry_run: bool) -> list[Scored]:

@@ -281,3 +281,29 @@ def test_worker_processes_scan_for_reference_cycles_rarely(tmp_path):
         threshold, frozen = pool.apply(_worker_gc, (spec, url))
     assert threshold == 50_000
     assert frozen > 1_000  # the modules and the compiled mapping
+
+
+def _noting_threshold(write: Any, during: list[int]) -> Any:
+    """`write`, noting the collector's threshold at each call."""
+
+    def spy(obj: str, patches: list) -> list:
+        during.append(gc.get_threshold()[0])
+        return write(obj, patches)
+
+    return spy
+
+
+def test_a_rescore_collects_garbage_rarely_then_restores_the_setting(tmp_path, monkeypatch):
+    """The job process raises the collector's threshold only while it rescores: it runs
+    inside a daemon or a CLI whose own settings it must give back."""
+    for rig in make_rig(tmp_path, 60):
+        rig.adapter.provision()
+        rig.sync.clock = lambda: T0
+        rig.sync.run()
+        during: list[int] = []
+        monkeypatch.setattr(rig.adapter, "write", _noting_threshold(rig.adapter.write, during))
+        before = gc.get_threshold()
+        summary, _ = rescore(rig, T0 + 61 * DAY)
+        assert summary.written > 0
+        assert set(during) == {50_000}
+        assert gc.get_threshold() == before
