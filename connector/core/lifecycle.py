@@ -183,8 +183,8 @@ def sla_flags(record: LeadRecord, mql_at: datetime, policy: Lifecycle, now: date
 
 
 def _at_stage(memory: Memory, stage: str | None) -> Memory:
-    """The memory at `stage`: the same frozen value when it already is (most records, and
-    `replace` costs a rescore of a million records seconds)."""
+    """The memory at `stage`: the same frozen value when it is there already, as most
+    records' is (`dataclasses.replace` cost a rescore of a million records seconds)."""
     return memory if memory.stage == stage else replace(memory, stage=stage)
 
 
