@@ -44,7 +44,7 @@ from connector.core.scoring import CompiledMapping, compile_mapping
 from connector.crm.base import Current, Outcome, Page, Patch, ProvisionReport, Pulled
 from connector.mapping.loader import load_mapping
 from connector.pipeline.rescore import Rescore
-from connector.pipeline.steps import ItemScorer, RunOptions, RunSummary
+from connector.pipeline.steps import ItemScorer, RunOptions, recorded_run
 from connector.pipeline.writer import snapshot_of
 from connector.sandbox.synthetic import SyntheticPerson, generate_people, person_for
 from connector.state import EPOCH, Snapshot, StateStore
@@ -256,9 +256,11 @@ def main() -> None:
                 workers=args.workers,
                 version=EDITED_VERSION,
             )
-            summary = RunSummary()
-            for obj in adapter.objects:
-                job.remodel(obj, now, RunOptions(), summary)
+            # Inside a recorded run, as the sync runs it: every write is journaled
+            # (pending before it, settled after), which undo and crash recovery need.
+            with recorded_run(store, adapter, "sync", now, False, EDITED_VERSION) as summary:
+                for obj in adapter.objects:
+                    job.remodel(obj, now, RunOptions(), summary)
         else:
             job = Rescore(
                 adapter,
