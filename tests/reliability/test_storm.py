@@ -3,7 +3,7 @@
 - A rate-limit storm (30 % of requests answered 429 TEN_SECONDLY_ROLLING without
   Retry-After, 5 % 502) used to stall a sync: every 429 waited the full 10 s window. With
   adaptive backoff it finishes, writes exactly what a fault-free run writes, and takes at
-  most 5× as long.
+  most 5× as long plus one rate window.
 - ``[limits] daily_budget_share`` used to do nothing on HubSpot (the SDK hid the daily
   quota headers), so a run went on until HubSpot's own DAILY 429.
 """
@@ -88,7 +88,13 @@ def test_sync_survives_a_429_storm_and_writes_what_a_calm_run_writes(tmp_path):
     assert storm.throttled >= 10  # it was a storm
     assert all(v["mqlsync_score"] for v in calm.crm.values())  # every contact scored
     assert storm.crm == calm.crm
-    assert storm.seconds <= 5 * calm.seconds
+    # Backoff, not a stall: waiting the full window on each 429 took 13 × 10 s here. The
+    # adaptive wait costs a fraction of a second a 429, plus up to about one window while
+    # the halved allowance recovers, whatever the fault-free run's speed: that run now
+    # takes under a second, so 5× alone measured the machine's noise (3.0-4.6 s storms
+    # against 0.65-0.72 s calm runs failed it on unchanged code).
+    window = 10.0
+    assert storm.seconds <= 5 * calm.seconds + window
 
 
 def test_daily_budget_share_stops_the_run_before_hubspots_daily_limit(tmp_path):
