@@ -144,12 +144,20 @@ watermarks = Table(
     sqlite_with_rowid=False,
 )
 
+def _record_key() -> tuple[Column[str], ...]:
+    """The key of a table with one row per CRM record (a column belongs to one table, so
+    each table gets its own copies)."""
+    return (
+        Column("crm", _CRM, primary_key=True),
+        Column("object", _OBJ, primary_key=True),
+        Column("record_id", _ID, primary_key=True),
+    )
+
+
 snapshots = Table(
     "snapshots",
     metadata,
-    Column("crm", _CRM, primary_key=True),
-    Column("object", _OBJ, primary_key=True),
-    Column("record_id", _ID, primary_key=True),
+    *_record_key(),
     Column("fit", Integer, nullable=False),
     Column("engagement", Integer, nullable=False),
     Column("total", Integer, nullable=False),
@@ -180,9 +188,7 @@ snapshots = Table(
 snapshot_records = Table(
     "snapshot_records",
     metadata,
-    Column("crm", _CRM, primary_key=True),
-    Column("object", _OBJ, primary_key=True),
-    Column("record_id", _ID, primary_key=True),
+    *_record_key(),
     Column("record", Text, nullable=False),
     sqlite_with_rowid=False,
 )
